@@ -1,0 +1,1 @@
+"""Benchmarks (``zstream bench NAME``): each times our path against a baseline in the same run."""

@@ -1,0 +1,67 @@
+"""In-memory forms of the records every stage exchanges.
+
+``SpectrumBatch`` holds spectra on their own observed wavelength grids (lists of
+arrays, since grids may differ per spectrum); ``Basis`` holds rest-frame templates.
+Readers and writers for files and messages live beside this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from zstream.grid import LogGrid
+
+
+@dataclass
+class SpectrumBatch:
+    """A batch of observed 1-D spectra.
+
+    Attributes
+    ----------
+    spectrum_id : list of str
+    wavelength : list of ndarray (n_i,), float64, Å, increasing
+    flux : list of ndarray (n_i,), float32, flux density per Å
+    ivar : list of ndarray (n_i,), float32, inverse variance; 0 marks a bad pixel
+        (a ``mask`` column, when present, has already been folded in as ivar = 0)
+    z : ndarray (n,), float64, or None — known redshift, for training sets
+    extra : pyarrow.Table or None — pass-through columns, one row per spectrum
+    """
+
+    spectrum_id: list[str]
+    wavelength: list[np.ndarray]
+    flux: list[np.ndarray]
+    ivar: list[np.ndarray]
+    z: np.ndarray | None = None
+    extra: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.spectrum_id)
+
+
+@dataclass
+class Basis:
+    """Rest-frame NMF templates on a log-λ grid, plus provenance.
+
+    Attributes
+    ----------
+    templates : ndarray (k, grid.n_pixels), float32, non-negative
+    grid : LogGrid
+    version : str
+        Version id, unique per promoted basis.
+    meta : dict
+        Provenance: NMF method and settings, training-set size, creation time,
+        content hash (filled in when saved).
+    """
+
+    templates: np.ndarray
+    grid: LogGrid
+    version: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        """Number of templates."""
+        return int(self.templates.shape[0])
