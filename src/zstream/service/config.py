@@ -1,0 +1,271 @@
+"""Settings of ``zstream serve``, declared once.
+
+Each field of :class:`ServiceConfig` is one setting: its name is the TOML key, its
+flag is ``--name-with-dashes`` and its environment variable ``ZSTREAM_NAME_UPPER``;
+its default, help text, group and secrecy live in the field metadata. Everything
+else (argparse flags, the env reader, the TOML reader, the Markdown reference
+table, the Kafka client options) is derived from these fields, so a setting is
+added in exactly one place. Precedence: flags > environment > TOML file > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zstream.errors import UserError
+
+ENV_PREFIX = "ZSTREAM_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _setting(default: Any, help: str, *, group: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "group": group, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """All settings of one service replica (see the module docstring for where they come from)."""
+
+    # Kafka connection and topics
+    bootstrap_servers: str = _setting("localhost:9092", "Kafka bootstrap servers, comma-separated host:port", group="kafka")
+    input_topic: str = _setting("spectra", "topic of incoming spectrum records", group="kafka")
+    output_topic: str = _setting("zstream.results", "topic that receives one result per spectrum", group="kafka")
+    dlq_topic: str = _setting("zstream.dlq", "dead-letter topic for rejected messages", group="kafka")
+    basis_topic: str = _setting("zstream.basis", "compacted topic carrying promoted bases", group="kafka")
+    group_id: str = _setting("zstream", "consumer group shared by all replicas", group="kafka")
+    auto_offset_reset: str = _setting("earliest", "where a new consumer group starts: earliest or latest", group="kafka")
+    session_timeout_ms: int = _setting(10000, "consumer-group session timeout", group="kafka")
+    heartbeat_interval_ms: int = _setting(1000, "consumer-group heartbeat interval", group="kafka")
+    max_message_bytes: int = _setting(
+        8_000_000, "largest input message accepted (checked before decoding); also the producer request limit", group="kafka"
+    )
+    # Kafka security, passed through to kafka-python unchanged
+    security_protocol: str = _setting("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", group="security")
+    sasl_mechanism: str | None = _setting(None, "SASL mechanism, e.g. PLAIN or SCRAM-SHA-512", group="security")
+    sasl_plain_username: str | None = _setting(None, "SASL username", group="security")
+    sasl_plain_password: str | None = _setting(None, "SASL password (secret: never logged)", group="security", secret=True)
+    ssl_cafile: Path | None = _setting(None, "CA certificate file for TLS", group="security")
+    ssl_certfile: Path | None = _setting(None, "client certificate file for TLS", group="security")
+    ssl_keyfile: Path | None = _setting(None, "client private key file for TLS", group="security")
+    # Processing
+    basis: Path | None = _setting(
+        None, "initial basis file; used when the basis topic holds no basis yet (then published to it)", group="processing"
+    )
+    scan_config: Path | None = _setting(None, "TOML file with scan settings and thresholds (ScanConfig)", group="processing")
+    batch_size: int = _setting(64, "most spectra scanned together", group="processing")
+    max_wait_ms: int = _setting(200, "longest wait for a batch to fill before scanning what has arrived", group="processing")
+    device: str = _setting("auto", "torch device: auto, cpu, cuda or cuda:N", group="processing")
+    # Archive
+    archive: Path | None = _setting(
+        None, "directory of the partitioned Parquet archive of confident spectra (refits need it)", group="archive"
+    )
+    archive_retention_days: float = _setting(30.0, "archive partitions older than this are deleted", group="archive")
+    archive_max_spectra: int = _setting(
+        1_000_000, "upper bound on archived spectra; oldest partitions go first", group="archive"
+    )
+    # Refit
+    refit_enabled: bool = _setting(True, "run the background refit worker (needs --archive)", group="refit")
+    refit_every_spectra: int = _setting(5000, "refit after this many new confident spectra", group="refit")
+    refit_every_minutes: float = _setting(60.0, "refit at least this often when new spectra arrived", group="refit")
+    refit_recent: int = _setting(2000, "most recent archived spectra in the training set", group="refit")
+    refit_reservoir: int = _setting(2000, "reservoir sample of older archived spectra added to the training set", group="refit")
+    refit_holdout_fraction: float = _setting(
+        0.2, "share of the recent window held out for the shadow evaluation", group="refit"
+    )
+    refit_margin: float = _setting(
+        0.01, "relative improvement of the held-out chi-square needed to promote a candidate", group="refit"
+    )
+    refit_max_iter: int = _setting(100, "Nearly-NMF iterations of a warm-started refit", group="refit")
+    # Observability
+    metrics_host: str = _setting("0.0.0.0", "bind address of the /metrics, /healthz and /readyz server", group="observability")
+    metrics_port: int = _setting(9108, "port of the metrics/health server (0 = pick a free port)", group="observability")
+    log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING or ERROR", group="observability")
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a plain dict with secrets replaced by ``***``, safe to log."""
+        return {
+            item.name: ("***" if item.metadata["secret"] and getattr(self, item.name) else _plain(getattr(self, item.name)))
+            for item in dataclasses.fields(self)
+        }
+
+
+def settings() -> tuple[dataclasses.Field, ...]:
+    """The declared settings, in declaration order."""
+    return dataclasses.fields(ServiceConfig)
+
+
+def flag_of(name: str) -> str:
+    """Command-line flag of setting ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def env_of(name: str) -> str:
+    """Environment variable of setting ``name``."""
+    return ENV_PREFIX + name.upper()
+
+
+def _base_type(item: dataclasses.Field) -> type:
+    """The non-None type of a setting (``Path | None`` → ``Path``)."""
+    hint = typing.get_type_hints(ServiceConfig)[item.name]
+    if isinstance(hint, types.UnionType):
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def _convert(item: dataclasses.Field, value: Any, source: str) -> Any:
+    """Coerce ``value`` (from a TOML file, env var or flag) to the setting's type."""
+    kind = _base_type(item)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError(value)
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"{source}: setting {item.name!r} expects {kind.__name__}, got {value!r}; fix the value"
+        ) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting to ``parser`` (default ``None`` = not given on the command line)."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for item in settings():
+        group_name = item.metadata["group"]
+        group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(f"{group_name} settings"))
+        kind = _base_type(item)
+        help_text = f"{item.metadata['help']} (env {env_of(item.name)}; default {_plain(item.default)!r})"
+        if kind is bool:
+            group.add_argument(flag_of(item.name), dest=item.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=help_text)
+        else:
+            group.add_argument(flag_of(item.name), dest=item.name, default=None, metavar=item.name.upper(),
+                               help=help_text)
+    parser.add_argument("--config", type=Path, default=None, metavar="TOML",
+                        help="TOML file of settings (keys as in the reference table; flags and env override it)")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Settings from a TOML file: top-level keys, or the keys of a ``[serve]`` table.
+
+    Raises
+    ------
+    UserError
+        Unreadable file, invalid TOML or an unknown key (with the closest known name).
+    """
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist; check --config") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"config file {path} is not valid TOML: {error}") from None
+    values = document.get("serve", document)
+    known = {item.name for item in settings()}
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else "; see 'zstream serve --print-config-reference'"
+            raise UserError(f"config file {path}: unknown setting {key!r}{suggestion}")
+    return dict(values)
+
+
+def load_config(
+    flags: Mapping[str, Any] | argparse.Namespace | None = None,
+    env: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> ServiceConfig:
+    """Merge defaults, a TOML file, ``ZSTREAM_*`` variables and flags (later wins).
+
+    Parameters
+    ----------
+    flags : mapping or argparse.Namespace, optional
+        Values given on the command line; ``None`` values count as not given.
+        A ``config`` entry names the TOML file when ``config_path`` is not given.
+    env : mapping, optional
+        Environment; ``os.environ`` when omitted.
+    config_path : Path, optional
+        TOML file of settings.
+
+    Returns
+    -------
+    ServiceConfig
+
+    Raises
+    ------
+    UserError
+        Unknown keys, values of the wrong type, or an unreadable config file.
+    """
+    flags = vars(flags) if isinstance(flags, argparse.Namespace) else dict(flags or {})
+    env = os.environ if env is None else env
+    config_path = config_path or flags.get("config") or env.get(ENV_PREFIX + "CONFIG")
+    values: dict[str, Any] = {}
+    if config_path:
+        for key, value in read_toml(Path(config_path)).items():
+            values[key] = (value, f"config file {config_path}")
+    for item in settings():
+        if env_of(item.name) in env:
+            values[item.name] = (env[env_of(item.name)], f"environment variable {env_of(item.name)}")
+        if flags.get(item.name) is not None:
+            values[item.name] = (flags[item.name], f"flag {flag_of(item.name)}")
+    by_name = {item.name: item for item in settings()}
+    return ServiceConfig(**{name: _convert(by_name[name], value, source) for name, (value, source) in values.items()})
+
+
+def reference_markdown() -> str:
+    """The Markdown table of every setting: TOML key, flag, env variable, type, default, help."""
+    lines = [
+        "| setting (TOML key) | flag | environment | type | default | description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for item in settings():
+        default = "—" if item.default is None else f"`{_plain(item.default)}`"
+        lines.append(
+            f"| `{item.name}` | `{flag_of(item.name)}` | `{env_of(item.name)}` | {_base_type(item).__name__} "
+            f"| {default} | {item.metadata['help']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def kafka_client_options(config: ServiceConfig) -> dict[str, Any]:
+    """Connection and security options shared by every kafka-python client of the service.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+
+    Returns
+    -------
+    dict
+        ``bootstrap_servers``, ``security_protocol`` and whichever SASL/SSL options are set.
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": config.bootstrap_servers.split(","),
+        "security_protocol": config.security_protocol,
+    }
+    for item in settings():
+        if item.metadata["group"] == "security" and item.name != "security_protocol":
+            value = getattr(config, item.name)
+            if value is not None:
+                options[item.name] = _plain(value)
+    return options
