@@ -1,1 +1,9 @@
-"""zstream.nmf"""
+"""Nearly-NMF, Shift-NMF and clipped weighted NMF with smoothness, warm starts and chunked data.
+
+Public API: ``fit``, ``project`` and the ``NMFResult`` they return. See docs/nmf.md.
+"""
+
+from zstream.nmf.fit import fit, project
+from zstream.nmf.result import NMFResult
+
+__all__ = ["NMFResult", "fit", "project"]

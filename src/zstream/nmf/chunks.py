@@ -1,0 +1,191 @@
+"""Spectra as a re-iterable sequence of row blocks, so fits can run on data larger than device memory.
+
+The template update is a sum over spectra, so every pass of the fit visits the
+blocks in order and accumulates; only one block at a time needs to be on the
+device. In-memory arrays without ``chunk_size`` form a single block whose
+device copy and invariants (V∘X) are kept for the whole fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from zstream.errors import UserError
+from zstream.nmf.validate import check_block
+
+
+@dataclass
+class Chunk:
+    """One block of spectra on the device, with the invariants the updates reuse.
+
+    Attributes
+    ----------
+    rows : slice
+        Rows of the full data this block holds.
+    flux : Tensor (n_rows, n_pixels)
+        Data the method fits (clipped at 0 for ``method="clip"``).
+    ivar : Tensor (n_rows, n_pixels)
+    weighted_flux : Tensor (n_rows, n_pixels)
+        V∘X, the expensive invariant of every update rule.
+    """
+
+    rows: slice
+    flux: torch.Tensor
+    ivar: torch.Tensor
+    weighted_flux: torch.Tensor
+
+
+@dataclass
+class Summary:
+    """What one validating pass over the data learns."""
+
+    n_spectra: int
+    n_pixels: int
+    min_observed_flux: float
+
+
+class SpectraSource:
+    """Re-iterable (flux, ivar) row blocks from arrays or Arrow record batches.
+
+    Parameters
+    ----------
+    X : array-like (n_spectra, n_pixels), or Arrow record batches
+        Arrays, or a list of ``pyarrow.RecordBatch``/``Table`` (or a callable
+        returning a fresh iterator of them) with list columns ``flux`` and ``ivar``.
+    V : array-like (n_spectra, n_pixels) or None
+        Weights for array input; must be None for Arrow input.
+    chunk_size : int or None
+        Maximum rows per block; None keeps arrays whole and Arrow batches as given.
+    """
+
+    def __init__(self, X, V, chunk_size: int | None):
+        self.chunk_size = chunk_size
+        self._arrow = _arrow_batches(X)
+        if self._arrow is not None:
+            if V is not None:
+                raise UserError("V must be None when X is Arrow record batches (ivar comes from the 'ivar' column)")
+            self.in_memory = False
+        else:
+            if V is None:
+                raise UserError("V (inverse-variance weights, 0 = missing) is required with array X")
+            self._flux = _as_2d_array(X, "X")
+            self._ivar = _as_2d_array(V, "V")
+            self.in_memory = True
+
+    def blocks(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield ``(label, flux, ivar)`` row blocks in a fixed order, each at most ``chunk_size`` rows."""
+        if self._arrow is None:
+            yield from _split("X", self._flux, self._ivar, self.chunk_size)
+            return
+        for index, batch in enumerate(self._arrow()):
+            flux, ivar = _batch_to_arrays(batch, index)
+            yield from _split(f"batch {index}", flux, ivar, self.chunk_size)
+
+    def summarise(self) -> Summary:
+        """Validate every block and count spectra; raises ``UserError`` on the first bad block."""
+        n_spectra, n_pixels, min_flux = 0, None, np.inf
+        for label, flux, ivar in self.blocks():
+            check_block(flux, ivar, label)
+            if n_pixels is None:
+                n_pixels = flux.shape[1]
+            elif flux.shape[1] != n_pixels:
+                raise UserError(f"{label}: {flux.shape[1]} pixels, but earlier blocks have {n_pixels}; "
+                                "resample all spectra to one grid")
+            n_spectra += flux.shape[0]
+            observed = flux[ivar > 0]
+            if observed.size:
+                min_flux = min(min_flux, float(observed.min()))
+        if not n_spectra:
+            raise UserError("no spectra: X holds 0 rows")
+        return Summary(n_spectra, n_pixels, 0.0 if min_flux == np.inf else min_flux)
+
+
+class DeviceChunks:
+    """The blocks of a source as device-resident ``Chunk`` objects, cached when they fit.
+
+    Parameters
+    ----------
+    source : SpectraSource
+    clip : bool
+        Replace negative flux by 0 (the biased baseline ``method="clip"``).
+    device : torch.device
+    dtype : torch.dtype
+    """
+
+    def __init__(self, source: SpectraSource, clip: bool, device: torch.device, dtype: torch.dtype):
+        self._source, self._clip, self._device, self._dtype = source, clip, device, dtype
+        keep = source.in_memory and source.chunk_size is None
+        self._cached = list(self._stream()) if keep else None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return iter(self._cached) if self._cached is not None else self._stream()
+
+    def _stream(self) -> Iterator[Chunk]:
+        start = 0
+        for _, flux, ivar in self._source.blocks():
+            rows = slice(start, start + flux.shape[0])
+            start = rows.stop
+            flux_t = torch.as_tensor(flux).to(self._device, self._dtype)
+            ivar_t = torch.as_tensor(ivar).to(self._device, self._dtype)
+            if self._clip:
+                flux_t = flux_t.clamp(min=0)
+            yield Chunk(rows, flux_t, ivar_t, flux_t * ivar_t)
+
+
+def _arrow_batches(X) -> Callable[[], Iterable] | None:
+    """Return a callable giving a fresh iterator of Arrow batches, or None if X is not Arrow input."""
+    if callable(X):
+        return X
+    if isinstance(X, (pa.RecordBatch, pa.Table)):
+        return lambda: iter([X])
+    if isinstance(X, (list, tuple)) and X and all(isinstance(b, (pa.RecordBatch, pa.Table)) for b in X):
+        return lambda: iter(X)
+    return None
+
+
+def _as_2d_array(values, name: str) -> np.ndarray:
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if array.ndim != 2:
+        raise UserError(f"{name} must be 2-D (n_spectra, n_pixels); got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise UserError(f"{name} must hold real numbers; got dtype {array.dtype}")
+    return array
+
+
+def _split(label: str, flux: np.ndarray, ivar: np.ndarray, chunk_size: int | None):
+    if chunk_size is None or flux.shape[0] <= chunk_size or flux.shape != ivar.shape:
+        yield label, flux, ivar
+        return
+    for start in range(0, flux.shape[0], chunk_size):
+        stop = start + chunk_size
+        yield f"{label} rows {start}:{min(stop, flux.shape[0])}", flux[start:stop], ivar[start:stop]
+
+
+def _batch_to_arrays(batch, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn list columns ``flux`` and ``ivar`` of one Arrow batch into (n_rows, n_pixels) arrays."""
+    if not isinstance(batch, (pa.RecordBatch, pa.Table)):
+        raise UserError(f"batch {index}: expected a pyarrow RecordBatch or Table, got {type(batch).__name__}")
+    arrays = []
+    for name in ("flux", "ivar"):
+        if name not in batch.schema.names:
+            raise UserError(f"batch {index}: missing list column {name!r}; columns are {batch.schema.names}")
+        column = batch.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+            raise UserError(f"batch {index}: column {name!r} has type {column.type}, expected a list of floats")
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        if column.null_count or (len(lengths) and (lengths != lengths[0]).any()):
+            raise UserError(f"batch {index}: column {name!r} has {column.null_count} null rows and lengths "
+                            f"{sorted(set(lengths.tolist()))[:5]}; every spectrum needs the same number of pixels")
+        n_pixels = int(lengths[0]) if len(lengths) else 0
+        values = column.flatten().to_numpy(zero_copy_only=False)
+        arrays.append(values.astype(np.float64 if values.dtype == np.float64 else np.float32, copy=False)
+                      .reshape(len(column), n_pixels))
+    return arrays[0], arrays[1]
