@@ -28,6 +28,8 @@ class SpectrumBatch:
         (a ``mask`` column, when present, has already been folded in as ivar = 0)
     z : ndarray (n,), float64, or None — known redshift, for training sets
     extra : pyarrow.Table or None — pass-through columns, one row per spectrum
+    n_nonfinite : ndarray (n,), int64, or None — flux/ivar pixels that arrived as
+        NaN/inf/null and were masked (ivar = 0) by validation, so the scanner can flag them
     """
 
     spectrum_id: list[str]
@@ -36,6 +38,7 @@ class SpectrumBatch:
     ivar: list[np.ndarray]
     z: np.ndarray | None = None
     extra: pa.Table | None = None
+    n_nonfinite: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.spectrum_id)
