@@ -22,7 +22,7 @@ from zstream.io.reasons import Reason, RecordError, Reject
 from zstream.io.records import SpectrumBatch
 from zstream.io.schema import json_validator
 from zstream.io.table import RECORD_COLUMNS, table_to_spectra
-from zstream.io.validate import BatchCollector, check_schema_version
+from zstream.io.validate import BatchCollector, check_schema_version, readable_id
 
 JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -159,15 +159,14 @@ def decode_result_json(value: bytes) -> dict:
 
 def _add_json_record(collector: BatchCollector, record: object) -> dict:
     """Validate one parsed JSON object into the collector; return its pass-through fields."""
-    readable_id = record.get("spectrum_id") if isinstance(record, dict) else None
-    readable_id = readable_id if isinstance(readable_id, str) else None
+    spectrum_id = readable_id(record.get("spectrum_id")) if isinstance(record, dict) else None
     try:
         if not isinstance(record, dict):
             raise RecordError(Reason.WRONG_TYPE, f"message is a JSON {type(record).__name__}, expected an object")
         check_schema_version(record.get("schema_version"))
         arrays = _validate_spectrum_json(record)
     except RecordError as error:
-        collector.skip(readable_id, error)
+        collector.skip(spectrum_id, error)
         return {}
     collector.add(
         record["spectrum_id"],

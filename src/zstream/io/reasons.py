@@ -38,14 +38,14 @@ class Reason(str, Enum):
 
 
 DESCRIPTIONS: dict[Reason, str] = {
-    Reason.INVALID_JSON: "message or JSONL line is not parseable JSON, or not a JSON object",
+    Reason.INVALID_JSON: "message or JSONL line is not parseable JSON",
     Reason.INVALID_ARROW_IPC: "message is not a readable Arrow IPC stream",
     Reason.INVALID_FITS: "FITS file is unreadable or holds no recognisable 1-D spectrum",
     Reason.UNSUPPORTED_CONTENT_TYPE: "message content type is neither JSON nor Arrow IPC stream",
     Reason.OVERSIZED_MESSAGE: "message is larger than the configured byte limit (checked before decoding)",
     Reason.UNKNOWN_SCHEMA_VERSION: "record's schema_version is not one this build reads (current: \"1\")",
-    Reason.MISSING_FIELD: "a required field (spectrum_id, wavelength, flux, ivar) is absent or null",
-    Reason.WRONG_TYPE: "a field has the wrong type (e.g. string where numbers are expected)",
+    Reason.MISSING_FIELD: "a required field (spectrum_id, wavelength, flux, ivar) is absent or null, or spectrum_id is empty",
+    Reason.WRONG_TYPE: "a field or column has the wrong type (e.g. strings where numbers are expected, a JSON array instead of an object)",
     Reason.INVALID_UTF8_ID: "spectrum_id is not valid UTF-8",
     Reason.EMPTY_SPECTRUM: "wavelength/flux/ivar arrays are empty",
     Reason.LENGTH_MISMATCH: "wavelength, flux, ivar (and mask) arrays differ in length",

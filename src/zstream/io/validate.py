@@ -113,6 +113,14 @@ def check_spectrum_id(value: object) -> str:
     return value
 
 
+def readable_id(value: object) -> str | None:
+    """``value`` as a valid spectrum id, or None when it is not one (for naming rejects)."""
+    try:
+        return check_spectrum_id(value)
+    except RecordError:
+        return None
+
+
 def check_schema_version(value: object) -> None:
     """Accept an absent/null ``schema_version`` or the current one; else raise ``unknown_schema_version``."""
     if value is not None and value != SCHEMA_VERSION:
@@ -152,7 +160,7 @@ class BatchCollector:
         """Check one raw record; keep it or record a reject. ``None`` arrays count as missing fields."""
         position = self._position
         self._position += 1
-        readable_id = spectrum_id if isinstance(spectrum_id, str) else None
+        readable = readable_id(spectrum_id)
         try:
             check_schema_version(schema_version)
             spectrum_id = check_spectrum_id(spectrum_id)
@@ -161,7 +169,7 @@ class BatchCollector:
                 raise RecordError(Reason.MISSING_FIELD, f"required field(s) {', '.join(missing)} missing or null")
             checked = check_spectrum(wavelength, flux, ivar, mask)
         except RecordError as error:
-            self.reject_error(readable_id, error)
+            self._reject(readable, error)
             return
         self.spectrum_id.append(spectrum_id)
         self.spectra.append(checked)
@@ -169,19 +177,13 @@ class BatchCollector:
         self.has_z = self.has_z or z is not None
         self.kept.append(position)
 
-    def reject_error(self, spectrum_id: str | None, error: RecordError) -> None:
-        """Record a refused input (it still takes a position, so ``kept`` stays aligned)."""
-        if spectrum_id is not None:
-            try:
-                spectrum_id.encode("utf-8")
-            except UnicodeEncodeError:
-                spectrum_id = None
-        self.rejects.append(Reject(spectrum_id, error.reason, error.detail))
-
     def skip(self, spectrum_id: str | None, error: RecordError) -> None:
         """Reject an input that never reached :meth:`add`, keeping positions aligned."""
         self._position += 1
-        self.reject_error(spectrum_id, error)
+        self._reject(spectrum_id, error)
+
+    def _reject(self, spectrum_id: str | None, error: RecordError) -> None:
+        self.rejects.append(Reject(spectrum_id, error.reason, error.detail))
 
     def finish(self, extra: pa.Table | None = None) -> tuple[SpectrumBatch, list[Reject]]:
         """Return the accepted spectra (``extra`` rows = accepted positions only) and the rejects."""
