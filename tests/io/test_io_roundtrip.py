@@ -10,6 +10,7 @@ from zstream.errors import UserError
 from zstream.io import (
     ARROW_STREAM,
     RESULT_SCHEMA,
+    concat_batches,
     decode_message,
     decode_result_json,
     encode_result_json,
@@ -178,3 +179,16 @@ def test_results_keep_extra_columns_after_the_schema(tmp_path):
 def test_results_missing_a_column_are_refused(tmp_path):
     with pytest.raises(UserError, match="blend_score"):
         write_results(tmp_path / "r.parquet", make_results().drop_columns(["blend_score"]))
+
+
+def test_concat_batches_keeps_rows_aligned_when_batches_differ():
+    with_everything = make_batch(n=2, seed=1)
+    bare = make_batch(n=3, seed=2, with_z=False)
+    bare.extra = None
+    joined = concat_batches([with_everything, bare])
+    assert joined.spectrum_id == with_everything.spectrum_id + bare.spectrum_id
+    assert joined.z[:2].tolist() == with_everything.z.tolist()
+    assert np.isnan(joined.z[2:]).all()
+    assert joined.extra.num_rows == 5
+    assert joined.extra.column("ra").to_pylist()[2:] == [None, None, None]
+    assert joined.n_nonfinite.tolist() == [0] * 5

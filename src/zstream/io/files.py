@@ -128,21 +128,37 @@ def spectrum_records(batch: SpectrumBatch) -> Iterator[dict]:
 
 
 def concat_batches(batches: list[SpectrumBatch]) -> SpectrumBatch:
-    """Join batches in order into one (pass-through columns must agree in type)."""
+    """Join batches in order into one.
+
+    Missing redshifts become NaN, missing pass-through columns null and an unknown
+    ``n_nonfinite`` zero, so rows stay aligned whatever each batch carries.
+    """
+
     def joined(attribute: str) -> list:
         return [item for batch in batches for item in getattr(batch, attribute)]
 
-    with_z = [b.z if b.z is not None else np.full(len(b), np.nan) for b in batches]
-    extras = [b.extra for b in batches if b.extra is not None and len(b)]
+    redshifts = [b.z if b.z is not None else np.full(len(b), np.nan) for b in batches]
+    counts = [b.n_nonfinite if b.n_nonfinite is not None else np.zeros(len(b), np.int64) for b in batches]
     return SpectrumBatch(
         spectrum_id=joined("spectrum_id"),
         wavelength=joined("wavelength"),
         flux=joined("flux"),
         ivar=joined("ivar"),
-        z=np.concatenate(with_z) if any(b.z is not None for b in batches) else None,
-        extra=pa.concat_tables(extras, promote_options="permissive") if extras else None,
-        n_nonfinite=np.concatenate([b.n_nonfinite for b in batches]) if batches else np.empty(0, np.int64),
+        z=np.concatenate(redshifts) if any(b.z is not None for b in batches) else None,
+        extra=_concat_extras(batches),
+        n_nonfinite=np.concatenate(counts).astype(np.int64) if counts else np.empty(0, np.int64),
     )
+
+
+def _concat_extras(batches: list[SpectrumBatch]) -> pa.Table | None:
+    present = [b.extra for b in batches if b.extra is not None]
+    if not present:
+        return None
+    schema = pa.unify_schemas([extra.schema for extra in present], promote_options="permissive")
+    tables = [
+        b.extra if b.extra is not None else pa.table({f.name: pa.nulls(len(b), f.type) for f in schema}) for b in batches
+    ]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def load_wavelength(wavelength: np.ndarray | str | Path | None) -> np.ndarray | None:
