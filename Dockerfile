@@ -33,7 +33,6 @@ RUN pip install -c constraints.txt torch
 
 FROM torch-${VARIANT} AS builder
 COPY pyproject.toml README.md ./
-COPY schemas ./schemas
 COPY src ./src
 RUN pip install -c constraints.txt .
 

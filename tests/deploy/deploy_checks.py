@@ -23,6 +23,8 @@ ALERTS_FILE = DEPLOY / "prometheus" / "alerts.yml"
 SCRAPE_FILE = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "zstream.json"
 K8S = DEPLOY / "k8s"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
 
 # Labels Prometheus itself attaches to every scraped series, and its own `up` series.
 TARGET_LABELS = frozenset({"instance", "job"})
@@ -139,15 +141,94 @@ def dashboard_expressions(dashboard: dict) -> Iterator[tuple[str, str]]:
             yield f"annotation {annotation['name']!r}", annotation["expr"]
 
 
-def command_lines(script: str, program: str) -> Iterator[list[str]]:
+def command_lines(script: str, program: str, variables: dict[str, str] | None = None) -> Iterator[list[str]]:
     """Argument lists of the lines in a shell script (or shell code in docs) that run ``program``.
 
-    Compose's ``$$VAR`` escapes and shell variables become placeholder words; the
-    command is cut at ``&&``, ``||``, ``;``, ``|`` and ``)``.
+    Shell variables (``$NAME``, ``${NAME}``, compose's ``$$NAME``) take their value from
+    ``variables`` or from simple ``NAME=value`` assignments earlier in the script, else
+    become the word ``VALUE_NAME``. Commands are cut at ``&&``, ``||``, ``;``, ``|`` and ``)``.
     """
+    known = dict(variables or {})
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\$?\{?(\w+)\}?", lambda match: known.get(match[1], f"VALUE_{match[1]}"), text)
+
     for raw_line in script.replace("\\\n", " ").splitlines():
-        line = re.sub(r'"?\$\$?\{?(\w+)\}?[^\s"]*"?', r"VALUE_\1", raw_line)
+        line = expand(raw_line)
+        assignment = re.fullmatch(r"\s*(\w+)=(\S+)\s*", line)
+        if assignment:
+            known[assignment[1]] = assignment[2].strip('"')
+            continue
         for segment in re.split(r"&&|\|\||;|\||\)", line):
             words = shlex.split(segment, comments=True)
             if words and words[0] == program:
                 yield words[1:]
+
+
+def compose_environment(service: dict) -> dict[str, str]:
+    """A compose service's environment with ``${VAR:-default}`` resolved to the default."""
+    return {
+        name: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value)) for name, value in service.get("environment", {}).items()
+    }
+
+def load_settings(toml_text: str, tmp_path: Path):
+    """Load ``toml_text`` through the service's own config reader (no environment)."""
+    from zstream.service.config import load_config
+
+    path = tmp_path / "zstream.toml"
+    path.write_text(toml_text, encoding="utf-8")
+    return load_config(env={}, config_path=path)
+
+
+def cli_rejection(argv: list[str]) -> str | None:
+    """Why the ``zstream`` command line ``argv`` does not parse, or None when it does."""
+    import contextlib
+    import io
+
+    from zstream.cli import build_parser
+
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            build_parser().parse_args(argv)
+    except SystemExit:
+        return errors.getvalue().strip().splitlines()[-1]
+    return None
+
+
+@dataclass
+class Stage:
+    """One build stage of the Dockerfile: its base, name and instructions (keyword, arguments)."""
+
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def arguments(self, keyword: str) -> list[str]:
+        """Arguments of every ``keyword`` instruction of the stage, in order."""
+        return [arguments for word, arguments in self.instructions if word == keyword]
+
+
+def dockerfile() -> tuple[list[tuple[str, str]], list[Stage]]:
+    """The Dockerfile as (instructions before the first FROM, stages), continuation lines joined."""
+    text = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    preamble: list[tuple[str, str]] = []
+    stages: list[Stage] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, arguments = line.partition(" ")
+        keyword, arguments = keyword.upper(), arguments.strip()
+        if keyword == "FROM":
+            base, _, name = arguments.partition(" AS ")
+            stages.append(Stage(base.strip(), name.strip() or None))
+        else:
+            (stages[-1].instructions if stages else preamble).append((keyword, arguments))
+    return preamble, stages
+
+
+def image_user_id() -> int:
+    """Numeric user id the final image stage runs as."""
+    (user,) = dockerfile()[1][-1].arguments("USER")
+    return int(user.split(":")[0])
