@@ -15,6 +15,9 @@ from zstream import __version__
 
 COMMANDS: tuple[str, ...] = (
     "zstream.bench.cli",
+    "zstream.simcmd",
+    "zstream.evaluatecmd",
+    "zstream.io.cli",
 )
 
 
