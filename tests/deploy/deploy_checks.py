@@ -41,10 +41,10 @@ _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\
 _IDENTIFIER = re.compile(r"(?<![\w:.$])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()")
 
 
-def yaml_documents(path: Path) -> list:
-    """Every YAML document of ``path`` (multi-document files give several)."""
-    with path.open(encoding="utf-8") as handle:
-        return [document for document in yaml.safe_load_all(handle) if document is not None]
+def yaml_documents(source: Path | str) -> list:
+    """Every YAML document of a file (a Path) or of YAML text (a str); empty documents are dropped."""
+    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    return [document for document in yaml.safe_load_all(text) if document is not None]
 
 
 def k8s_objects() -> Iterator[dict]:
@@ -178,6 +178,17 @@ def load_settings(toml_text: str, tmp_path: Path):
     path = tmp_path / "zstream.toml"
     path.write_text(toml_text, encoding="utf-8")
     return load_config(env={}, config_path=path)
+
+
+def registered_commands() -> set[str]:
+    """Sub-commands the ``zstream`` parser knows."""
+    import argparse
+
+    from zstream.cli import build_parser
+
+    parser = build_parser()
+    # argparse exposes sub-parsers only through its actions list.
+    return set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
 
 
 def cli_rejection(argv: list[str]) -> str | None:
