@@ -33,12 +33,15 @@ class Chunk:
     ivar : Tensor (n_rows, n_pixels)
     weighted_flux : Tensor (n_rows, n_pixels)
         V∘X, the expensive invariant of every update rule.
+    weighted_flux_square_sum : float
+        Σ V X², the constant part of χ².
     """
 
     rows: slice
     flux: torch.Tensor
     ivar: torch.Tensor
     weighted_flux: torch.Tensor
+    weighted_flux_square_sum: float
 
 
 @dataclass
@@ -135,7 +138,8 @@ class DeviceChunks:
             ivar_t = torch.as_tensor(ivar).to(self._device, self._dtype)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
-            yield Chunk(rows, flux_t, ivar_t, flux_t * ivar_t)
+            weighted_flux = flux_t * ivar_t
+            yield Chunk(rows, flux_t, ivar_t, weighted_flux, float((weighted_flux * flux_t).sum()))
 
 
 def _arrow_batches(X) -> Callable[[], Iterable] | None:

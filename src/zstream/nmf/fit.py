@@ -21,7 +21,8 @@ from zstream.nmf.normalise import normalise
 from zstream.nmf.result import NMFResult
 from zstream.nmf.smoothness import penalty
 from zstream.nmf.start import random_start, scale_to_data
-from zstream.nmf.updates import TemplateSums, update_coefficients, update_templates
+from zstream.nmf.updates import (TemplateSums, chi2_of, coefficient_terms, update_coefficients,
+                                 update_templates)
 from zstream.nmf.validate import check_initial, check_rank, check_settings, check_shift
 
 Callback = Callable[[int, float], None]
@@ -184,8 +185,7 @@ class _Iterations:
         self._stage_start = len(self.chi2)
         for _ in range(n_iter):
             if self.update_templates:
-                T = update_templates(T, sums.projection, sums.model_projection, sums.weight_projection,
-                                     self.method, self.shift, self.smoothness)
+                T = update_templates(T, sums, self.method, self.shift, self.smoothness)
             chi2, sums = self._coefficient_pass(C, T)
             self._record(chi2 + penalty(T, self.smoothness))
             if tol is not None and self._change_below(tol):
@@ -198,10 +198,9 @@ class _Iterations:
         sums = self._new_sums(T)
         for chunk in self.chunks:
             if scale:
-                C[chunk.rows] = scale_to_data(C[chunk.rows], T, chunk)
+                C[chunk.rows] = scale_to_data(C[chunk.rows], coefficient_terms(T, chunk, with_weights=False))
             if sums is not None:
-                c = C[chunk.rows]
-                sums.add(c, (c @ T).mul_(chunk.ivar), chunk)
+                sums.add(C[chunk.rows], chunk)
         return sums
 
     def _coefficient_pass(self, C: torch.Tensor, T: torch.Tensor) -> tuple[float, TemplateSums | None]:
@@ -209,12 +208,12 @@ class _Iterations:
         sums = self._new_sums(T)
         chi2 = 0.0
         for chunk in self.chunks:
-            c = update_coefficients(C[chunk.rows], T, chunk, self.method, self.shift)
+            terms = coefficient_terms(T, chunk, with_weights=self.method == "shift")
+            c = update_coefficients(C[chunk.rows], terms, self.method, self.shift)
             C[chunk.rows] = c
-            model = c @ T
-            chi2 += float(torch.sub(chunk.flux, model).square_().mul_(chunk.ivar).sum(dtype=torch.float64))
+            chi2 += chi2_of(c, terms, chunk)
             if sums is not None:
-                sums.add(c, model.mul_(chunk.ivar), chunk)
+                sums.add(c, chunk)
         return chi2, sums
 
     def _new_sums(self, T: torch.Tensor) -> TemplateSums | None:

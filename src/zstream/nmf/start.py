@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from zstream.nmf.chunks import Chunk
+from zstream.nmf.updates import CoefficientTerms, model_projection_of
 
 
 def random_start(n_spectra: int, n_pixels: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +20,7 @@ def random_start(n_spectra: int, n_pixels: int, k: int, seed: int) -> tuple[np.n
     return templates, coefficients
 
 
-def scale_to_data(coefficients: torch.Tensor, templates: torch.Tensor, chunk: Chunk) -> torch.Tensor:
+def scale_to_data(coefficients: torch.Tensor, terms: CoefficientTerms) -> torch.Tensor:
     """Scale each spectrum's random coefficients by the weighted least-squares factor fitting its data.
 
     A random start is far from the data's flux scale; one scalar per spectrum,
@@ -31,16 +31,15 @@ def scale_to_data(coefficients: torch.Tensor, templates: torch.Tensor, chunk: Ch
     Parameters
     ----------
     coefficients : Tensor (n_rows, k)
-    templates : Tensor (k, n_pixels)
-    chunk : Chunk
+    terms : CoefficientTerms
+        g and G of the block for the starting templates.
 
     Returns
     -------
     Tensor (n_rows, k)
     """
-    model = coefficients @ templates
-    overlap = (chunk.weighted_flux * model).sum(dim=1)
-    power = (chunk.ivar * model.square_()).sum(dim=1)
+    overlap = (coefficients * terms.projection).sum(dim=1)
+    power = (coefficients * model_projection_of(coefficients, terms.gram)).sum(dim=1)
     usable = (power > 0) & (overlap > 0)
     factor = torch.where(usable, overlap / torch.where(usable, power, torch.ones_like(power)),
                          torch.ones_like(power))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import dataclass
+
 from zstream.nmf.chunks import Chunk
 from zstream.nmf.smoothness import neighbour_count, neighbour_sum
 
@@ -51,16 +53,78 @@ def data_shift(projection: torch.Tensor, method: str, shift: float, weight_proje
     return 0.0
 
 
-def update_coefficients(coefficients: torch.Tensor, templates: torch.Tensor, chunk: Chunk,
-                        method: str, shift: float) -> torch.Tensor:
+def pair_products(factors: torch.Tensor) -> torch.Tensor:
+    """Return the distinct row-wise products f_k f_l (k <= l) of ``factors`` (m, k), shape (m, k(k+1)/2).
+
+    The Gram terms are symmetric in (k, l), so only these products are needed;
+    ``unpack_pairs`` restores the full (k, k) layout.
+    """
+    upper = torch.triu_indices(factors.shape[1], factors.shape[1], device=factors.device)
+    return factors[:, upper[0]] * factors[:, upper[1]]
+
+
+def unpack_pairs(pairs: torch.Tensor, k: int) -> torch.Tensor:
+    """Expand (..., k(k+1)/2) distinct pair sums from ``pair_products`` to symmetric (..., k, k)."""
+    index = torch.zeros((k, k), dtype=torch.long, device=pairs.device)
+    upper = torch.triu_indices(k, k, device=pairs.device)
+    index[upper[0], upper[1]] = torch.arange(upper.shape[1], device=pairs.device)
+    index = torch.maximum(index, index.T)
+    return pairs[..., index.reshape(-1)].reshape(*pairs.shape[:-1], k, k)
+
+
+@dataclass
+class CoefficientTerms:
+    """Per-spectrum sums over pixels that the coefficient rule and χ² need, for fixed templates.
+
+    Attributes
+    ----------
+    projection : Tensor (n_rows, k)
+        g = (V∘X) Tᵀ.
+    gram : Tensor (n_rows, k, k)
+        G_i = T diag(V_i) Tᵀ, so that (V∘(C T)) Tᵀ row i = G_i c_i.
+    weight_projection : Tensor (n_rows, k) or None
+        V Tᵀ (Shift-NMF only).
+    """
+
+    projection: torch.Tensor
+    gram: torch.Tensor
+    weight_projection: torch.Tensor | None
+
+
+def coefficient_terms(templates: torch.Tensor, chunk: Chunk, with_weights: bool) -> CoefficientTerms:
+    """Compute g, G (and V Tᵀ) for one block: two reads of the block, no (n, p) temporaries.
+
+    Parameters
+    ----------
+    templates : Tensor (k, n_pixels)
+    chunk : Chunk
+    with_weights : bool
+        Also compute V Tᵀ (Shift-NMF).
+    """
+    k = templates.shape[0]
+    right = pair_products(templates.T)
+    if with_weights:
+        right = torch.cat([right, templates.T], dim=1)
+    weighted = chunk.ivar @ right
+    n_pairs = k * (k + 1) // 2
+    gram = unpack_pairs(weighted[:, :n_pairs], k)
+    return CoefficientTerms(chunk.weighted_flux @ templates.T, gram, weighted[:, n_pairs:] if with_weights else None)
+
+
+def model_projection_of(coefficients: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """Return (V∘(C T)) Tᵀ, shape (n_rows, k), as G_i c_i — the same sum regrouped."""
+    return torch.einsum("ikl,il->ik", gram, coefficients)
+
+
+def update_coefficients(coefficients: torch.Tensor, terms: CoefficientTerms, method: str,
+                        shift: float) -> torch.Tensor:
     """Coefficient rule (paper's H update, Eq. 18 nearly / Eq. 7 shift) for one block of spectra.
 
     Parameters
     ----------
     coefficients : Tensor (n_rows, k)
-    templates : Tensor (k, n_pixels)
-    chunk : Chunk
-        The block's flux, ivar and V∘X.
+    terms : CoefficientTerms
+        g, G (and V Tᵀ) of the block for the current templates.
     method : str
     shift : float
 
@@ -69,15 +133,19 @@ def update_coefficients(coefficients: torch.Tensor, templates: torch.Tensor, chu
     Tensor (n_rows, k)
         Updated, non-negative coefficients.
     """
-    weighted_model = (coefficients @ templates).mul_(chunk.ivar)
-    projection = chunk.weighted_flux @ templates.T
-    model_projection = weighted_model @ templates.T
-    offset = data_shift(projection, method, shift, lambda: chunk.ivar @ templates.T)
-    return multiplicative_step(coefficients, projection + offset, model_projection + offset)
+    offset = data_shift(terms.projection, method, shift, lambda: terms.weight_projection)
+    return multiplicative_step(coefficients, terms.projection + offset,
+                               model_projection_of(coefficients, terms.gram) + offset)
 
 
-def update_templates(templates: torch.Tensor, projection: torch.Tensor, model_projection: torch.Tensor,
-                     weight_projection: torch.Tensor | None, method: str, shift: float,
+def chi2_of(coefficients: torch.Tensor, terms: CoefficientTerms, chunk: Chunk) -> float:
+    """Return Σ V (X − C T)² of one block as Σ V X² − 2 Σ C∘g + Σ_i c_iᵀ G_i c_i (no residual array)."""
+    cross = float((coefficients * terms.projection).sum())
+    model = float((coefficients * model_projection_of(coefficients, terms.gram)).sum())
+    return chunk.weighted_flux_square_sum - 2 * cross + model
+
+
+def update_templates(templates: torch.Tensor, sums: "TemplateSums", method: str, shift: float,
                      smoothness: float) -> torch.Tensor:
     """Template rule (paper's W update, Eq. 19 nearly / Eq. 8 shift) plus the smoothness terms.
 
@@ -104,12 +172,9 @@ def update_templates(templates: torch.Tensor, projection: torch.Tensor, model_pr
     Parameters
     ----------
     templates : Tensor (k, n_pixels)
-    projection : Tensor (k, n_pixels)
-        g = Cᵀ(V∘X) summed over all spectra.
-    model_projection : Tensor (k, n_pixels)
-        q = Cᵀ(V∘(C T)) summed over all spectra.
-    weight_projection : Tensor (k, n_pixels) or None
-        Cᵀ V summed over all spectra (Shift-NMF only).
+    sums : TemplateSums
+        g = Cᵀ(V∘X), the pieces of q = Cᵀ(V∘(C T)) and, for Shift-NMF, Cᵀ V,
+        summed over all spectra.
     method : str
     shift : float
     smoothness : float
@@ -119,9 +184,9 @@ def update_templates(templates: torch.Tensor, projection: torch.Tensor, model_pr
     -------
     Tensor (k, n_pixels)
     """
-    offset = data_shift(projection, method, shift, lambda: weight_projection)
-    numerator = projection + offset
-    denominator = model_projection + offset
+    offset = data_shift(sums.projection, method, shift, lambda: sums.weight_projection)
+    numerator = sums.projection + offset
+    denominator = sums.model_projection(templates) + offset
     if smoothness:
         neighbours = neighbour_sum(templates)
         numerator += 2 * smoothness * neighbours
@@ -131,6 +196,10 @@ def update_templates(templates: torch.Tensor, projection: torch.Tensor, model_pr
 
 class TemplateSums:
     """Running sums over spectra of the terms of the template rule, filled block by block.
+
+    Cᵀ(V∘(C T)) is kept as H = Σ_i (c_i ⊗ c_i) V_i (distinct pairs only), so
+    each block is read once and no (n, p) model array is formed; the template
+    step contracts H with T.
 
     Parameters
     ----------
@@ -142,16 +211,27 @@ class TemplateSums:
     """
 
     def __init__(self, k: int, n_pixels: int, with_weights: bool, like: torch.Tensor):
-        def zeros():
-            return torch.zeros((k, n_pixels), dtype=like.dtype, device=like.device)
+        self.k = k
+        self.n_pairs = k * (k + 1) // 2
+        self.projection = torch.zeros((k, n_pixels), dtype=like.dtype, device=like.device)
+        self._weighted = torch.zeros((self.n_pairs + (k if with_weights else 0), n_pixels), dtype=like.dtype,
+                                     device=like.device)
+        self.with_weights = with_weights
 
-        self.projection = zeros()
-        self.model_projection = zeros()
-        self.weight_projection = zeros() if with_weights else None
+    @property
+    def weight_projection(self) -> torch.Tensor | None:
+        """Cᵀ V summed over spectra, shape (k, n_pixels), or None without Shift-NMF."""
+        return self._weighted[self.n_pairs:] if self.with_weights else None
 
-    def add(self, coefficients: torch.Tensor, weighted_model: torch.Tensor, chunk: Chunk) -> None:
-        """Add one block's Cᵀ(V∘X), Cᵀ(V∘(C T)) and, for Shift-NMF, Cᵀ V."""
+    def add(self, coefficients: torch.Tensor, chunk: Chunk) -> None:
+        """Add one block's Cᵀ(V∘X), Σ_i (c_i ⊗ c_i) V_i and, for Shift-NMF, Cᵀ V."""
         self.projection.addmm_(coefficients.T, chunk.weighted_flux)
-        self.model_projection.addmm_(coefficients.T, weighted_model)
-        if self.weight_projection is not None:
-            self.weight_projection.addmm_(coefficients.T, chunk.ivar)
+        left = pair_products(coefficients)
+        if self.with_weights:
+            left = torch.cat([left, coefficients], dim=1)
+        self._weighted.addmm_(left.T, chunk.ivar)
+
+    def model_projection(self, templates: torch.Tensor) -> torch.Tensor:
+        """Return Cᵀ(V∘(C T)) summed over spectra, shape (k, n_pixels), for the given templates."""
+        gram = unpack_pairs(self._weighted[: self.n_pairs].T, self.k)
+        return torch.einsum("pkl,lp->kp", gram, templates)

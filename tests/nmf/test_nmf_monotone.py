@@ -1,0 +1,41 @@
+"""The objective never increases under any update variant (seed 001 Appendices A/B, smoothness majoriser)."""
+
+import numpy as np
+import pytest
+
+from conftest import make_problem
+from zstream.nmf import fit
+
+
+@pytest.mark.parametrize("method", ["nearly", "shift", "clip"])
+@pytest.mark.parametrize("smoothness", [0.0, 5.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_objective_never_increases(method, smoothness, seed):
+    X, V = make_problem(seed=seed, missing=0.4, noise=1.0)
+    assert (X[V > 0] < 0).mean() > 0.05
+    result = fit(X, V, 3, method=method, smoothness=smoothness, max_iter=150, tol=0, seed=seed, dtype="float64")
+    chi2 = np.array(result.chi2)
+    assert len(chi2) == 150
+    increases = np.diff(chi2) / chi2[:-1]
+    assert increases.max() <= 1e-12
+    assert chi2[-1] < 0.9 * chi2[0]
+
+
+def test_smoothness_penalty_makes_templates_smoother():
+    X, V = make_problem(seed=3, noise=1.0)
+    roughness = {}
+    for smoothness in (0.0, 500.0):
+        templates = fit(X, V, 3, smoothness=smoothness, max_iter=200, dtype="float64").templates
+        roughness[smoothness] = np.sum(np.diff(templates, axis=1) ** 2)
+    assert roughness[500.0] < 0.5 * roughness[0.0]
+
+
+def test_sequential_build_decreases_within_each_stage():
+    X, V = make_problem(seed=4)
+    result = fit(X, V, 3, sequential=True, sequential_iter=20, max_iter=60, tol=0, dtype="float64")
+    assert result.n_iter == 2 * 20 + 60 == len(result.chi2)
+    for start, stop in ((0, 20), (20, 40), (40, 100)):
+        stage = np.array(result.chi2[start:stop])
+        assert np.diff(stage).max() <= 1e-12 * stage[0]
+    assert result.chi2[-1] < result.chi2[19]
+    assert result.templates.shape == (3, X.shape[1]) and np.isfinite(result.templates).all()
