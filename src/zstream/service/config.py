@@ -20,9 +20,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zstream.errors import UserError
+
+if TYPE_CHECKING:
+    from zstream.redshift import ScanConfig
 
 ENV_PREFIX = "ZSTREAM_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -47,6 +50,10 @@ class ServiceConfig:
     auto_offset_reset: str = _setting("earliest", "where a new consumer group starts: earliest or latest", group="kafka")
     session_timeout_ms: int = _setting(10000, "consumer-group session timeout", group="kafka")
     heartbeat_interval_ms: int = _setting(1000, "consumer-group heartbeat interval", group="kafka")
+    create_topics: bool = _setting(
+        True, "create missing topics at startup (basis topic compacted)", group="kafka"
+    )
+    topic_partitions: int = _setting(4, "partitions of topics created at startup", group="kafka")
     max_message_bytes: int = _setting(
         8_000_000, "largest input message accepted (checked before decoding); also the producer request limit", group="kafka"
     )
@@ -62,7 +69,13 @@ class ServiceConfig:
     basis: Path | None = _setting(
         None, "initial basis file; used when the basis topic holds no basis yet (then published to it)", group="processing"
     )
-    scan_config: Path | None = _setting(None, "TOML file with scan settings and thresholds (ScanConfig)", group="processing")
+    thresholds: Path | None = _setting(
+        None, "TOML file with a [thresholds] table (from 'zstream calibrate'); scanner defaults otherwise",
+        group="processing",
+    )
+    z_min: float = _setting(0.0, "lowest trial redshift", group="processing")
+    z_max: float = _setting(6.7, "highest trial redshift", group="processing")
+    z_step: float = _setting(0.0005, "trial redshift step", group="processing")
     batch_size: int = _setting(64, "most spectra scanned together", group="processing")
     max_wait_ms: int = _setting(200, "longest wait for a batch to fill before scanning what has arrived", group="processing")
     device: str = _setting("auto", "torch device: auto, cpu, cuda or cuda:N", group="processing")
@@ -91,6 +104,13 @@ class ServiceConfig:
     metrics_host: str = _setting("0.0.0.0", "bind address of the /metrics, /healthz and /readyz server", group="observability")
     metrics_port: int = _setting(9108, "port of the metrics/health server (0 = pick a free port)", group="observability")
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING or ERROR", group="observability")
+
+    def scan_config(self) -> "ScanConfig":
+        """The scanner settings these service settings describe."""
+        from zstream.redshift import ScanConfig  # keeps reading settings free of torch
+
+        z_range = {"z_min": self.z_min, "z_max": self.z_max, "z_step": self.z_step}
+        return ScanConfig.from_toml(self.thresholds, **z_range) if self.thresholds else ScanConfig(**z_range)
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a plain dict with secrets replaced by ``***``, safe to log."""

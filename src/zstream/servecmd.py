@@ -1,0 +1,57 @@
+"""``zstream serve``: run one replica of the streaming service until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from kafka.errors import KafkaError, NoBrokersAvailable
+
+from zstream.errors import UserError
+from zstream.service.config import add_arguments, load_config, reference_markdown
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve`` to the top-level parser."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="consume spectra from Kafka, produce redshift results (the streaming service)",
+        description=(
+            "Run one service replica: consume spectrum records from the input topic in a consumer group, "
+            "scan them in batches, produce one result (or dead letter) per spectrum, commit offsets after "
+            "flushing, archive confident spectra and refit the basis in the background. Settings come from "
+            "--config TOML, ZSTREAM_* environment variables and flags (flags win). SIGTERM/SIGINT finish the "
+            "current batch, commit and exit 0."
+        ),
+    )
+    parser.add_argument("--print-config-reference", action="store_true",
+                        help="print the Markdown table of every setting and exit")
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``zstream serve``."""
+    if args.print_config_reference:
+        sys.stdout.write(reference_markdown())
+        return 0
+    config = load_config(args)
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from zstream.service.replica import Replica  # torch and the scanner load only when serving
+
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    try:
+        Replica(config).run(stop)
+    except NoBrokersAvailable:
+        raise UserError(
+            f"cannot reach Kafka at {config.bootstrap_servers}; check --bootstrap-servers and that the broker is up"
+        ) from None
+    except KafkaError as error:
+        raise UserError(f"Kafka error talking to {config.bootstrap_servers}: {error}") from None
+    return 0

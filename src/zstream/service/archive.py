@@ -1,0 +1,182 @@
+"""Partitioned Parquet archive of confidently measured spectra, with a retention bound.
+
+Layout under the archive root::
+
+    spectra/date=YYYY-MM-DD/part-<unix-ns>-<pid>.parquet   spectrum columns + z, basis_version, delta_chi2
+    bases/<version>.parquet                                every promoted basis
+
+File names sort by write time, which is what "recent window" and retention use.
+Refits read training sets from here and ``zstream replay`` reads it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from zstream.io import Basis, SpectrumBatch, save_basis, spectra_to_table, table_to_spectra
+
+_RETENTION_CHECK_INTERVAL_S = 60.0
+
+
+class Archive:
+    """Append-only store of spectra with their accepted redshifts.
+
+    Parameters
+    ----------
+    root : Path
+        Archive directory (created if missing).
+    retention_days : float
+        Date partitions older than this are removed.
+    max_spectra : int
+        Oldest files are removed while more spectra than this are stored.
+    """
+
+    def __init__(self, root: Path, retention_days: float = 30.0, max_spectra: int = 1_000_000):
+        self.root = Path(root)
+        self.retention_days = retention_days
+        self.max_spectra = max_spectra
+        self.spectra_dir.mkdir(parents=True, exist_ok=True)
+        self.bases_dir.mkdir(parents=True, exist_ok=True)
+        self._last_retention_check = 0.0
+
+    @property
+    def spectra_dir(self) -> Path:
+        """Directory of the spectrum partitions."""
+        return self.root / "spectra"
+
+    @property
+    def bases_dir(self) -> Path:
+        """Directory of saved bases."""
+        return self.root / "bases"
+
+    def append(self, spectra: SpectrumBatch, results: pa.Table) -> int:
+        """Write the spectra whose result is confident; return how many were archived.
+
+        Parameters
+        ----------
+        spectra : SpectrumBatch
+            Scanned spectra, row-aligned with ``results``.
+        results : pyarrow.Table
+            Their scan results (RESULT_SCHEMA).
+        """
+        confident = np.asarray(confident_mask(results))
+        if not confident.any():
+            return 0
+        rows = np.flatnonzero(confident)
+        chosen = SpectrumBatch(
+            [spectra.spectrum_id[i] for i in rows],
+            [spectra.wavelength[i] for i in rows],
+            [spectra.flux[i] for i in rows],
+            [spectra.ivar[i] for i in rows],
+            z=results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64),
+        )
+        table = spectra_to_table(chosen)
+        for name in ("basis_version", "delta_chi2"):
+            table = table.append_column(name, results.column(name).take(pa.array(rows)))
+        now = time.time_ns()
+        partition = self.spectra_dir / f"date={dt.datetime.fromtimestamp(now / 1e9, dt.UTC):%Y-%m-%d}"
+        partition.mkdir(exist_ok=True)
+        final = partition / f"part-{now:020d}-{os.getpid()}.parquet"
+        staging = final.with_suffix(".tmp")
+        pq.write_table(table, staging)
+        staging.replace(final)
+        self._maybe_enforce_retention()
+        return len(rows)
+
+    def files(self) -> list[Path]:
+        """Spectrum files, oldest first."""
+        return sorted(self.spectra_dir.glob("date=*/part-*.parquet"), key=lambda path: path.name)
+
+    def count(self) -> int:
+        """Number of archived spectra (from Parquet footers)."""
+        return sum(pq.read_metadata(path).num_rows for path in self.files())
+
+    def read_recent(self, n: int) -> pa.Table:
+        """The ``n`` most recently archived rows (fewer if the archive is smaller), oldest first."""
+        tables: list[pa.Table] = []
+        remaining = n
+        for path in reversed(self.files()):
+            if remaining <= 0:
+                break
+            table = pq.read_table(path)
+            tables.append(table.slice(max(0, table.num_rows - remaining)))
+            remaining -= tables[-1].num_rows
+        return _concat(list(reversed(tables)))
+
+    def sample_older(self, skip_recent: int, n: int, seed: int) -> pa.Table:
+        """A uniform random sample (reservoir) of ``n`` rows from all but the ``skip_recent`` newest."""
+        files = self.files()
+        counts = np.array([pq.read_metadata(path).num_rows for path in files], dtype=np.int64)
+        older_total = max(0, int(counts.sum()) - skip_recent)
+        if older_total == 0 or n <= 0:
+            return _concat([])
+        rng = np.random.default_rng(seed)
+        picks = np.sort(rng.choice(older_total, size=min(n, older_total), replace=False))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        tables = []
+        for path, start, count in zip(files, starts, counts):
+            inside = picks[(picks >= start) & (picks < start + count)] - start
+            if inside.size:
+                tables.append(pq.read_table(path).take(pa.array(inside)))
+        return _concat(tables)
+
+    def iter_batches(self) -> Iterator[SpectrumBatch]:
+        """Every archived file as a SpectrumBatch (with ``z``), oldest first, for replays."""
+        for path in self.files():
+            batch, _ = table_to_spectra(pq.read_table(path))
+            yield batch
+
+    def save_basis(self, basis: Basis) -> Path:
+        """Keep a copy of a promoted basis under ``bases/``."""
+        path = self.bases_dir / f"{basis.version}.parquet"
+        save_basis(basis, path)
+        return path
+
+    def enforce_retention(self) -> int:
+        """Delete expired partitions and the oldest files beyond ``max_spectra``; return files removed."""
+        removed = 0
+        cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=self.retention_days)
+        for partition in sorted(self.spectra_dir.glob("date=*")):
+            if dt.date.fromisoformat(partition.name.removeprefix("date=")) < cutoff:
+                removed += len(list(partition.glob("*.parquet")))
+                shutil.rmtree(partition)
+        files = self.files()
+        counts = [pq.read_metadata(path).num_rows for path in files]
+        excess = sum(counts) - self.max_spectra
+        for path, count in zip(files, counts):
+            if excess <= 0:
+                break
+            path.unlink()
+            excess -= count
+            removed += 1
+        return removed
+
+    def _maybe_enforce_retention(self) -> None:
+        if time.monotonic() - self._last_retention_check >= _RETENTION_CHECK_INTERVAL_S:
+            self._last_retention_check = time.monotonic()
+            self.enforce_retention()
+
+
+def confident_mask(results: pa.Table) -> pa.ChunkedArray:
+    """Results worth learning from: a source, not a blend, no warning bit set."""
+    confident = pc.and_(
+        pc.and_(results.column("is_source"), pc.invert(results.column("is_blend"))),
+        pc.equal(results.column("warnings"), 0),
+    )
+    return pc.fill_null(confident, False)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="default")

@@ -1,0 +1,136 @@
+"""One batch of input messages → scan results and dead letters, with no Kafka I/O.
+
+This is the whole per-batch logic of the service: decode and validate each
+message (``zstream.io``), set aside the records that cannot be scanned, scan the
+rest in one call (``zstream.redshift``), and pair every result with the message
+it came from. Kafka, metrics and offsets stay in :mod:`zstream.service.consumer`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from zstream.io import RESULT_SCHEMA, Reason, RecordError, SpectrumBatch, concat_batches, decode_message
+from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
+from zstream.service.serving import ServingBasis
+
+
+class InputRecord(Protocol):
+    """What the service needs of a consumed message (kafka-python's ``ConsumerRecord`` fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message (or one spectrum of it) that could not be scanned, and why."""
+
+    source: InputRecord
+    spectrum_id: str | None
+    reason: Reason
+    detail: str
+
+
+@dataclass
+class ProcessedBatch:
+    """Outcome of one batch: every input is in ``sources`` (via a result) or in ``dead_letters``.
+
+    Attributes
+    ----------
+    results : pyarrow.Table
+        Scanner output, one row per accepted spectrum (RESULT_SCHEMA).
+    sources : list of InputRecord
+        The message each result row came from (same order as ``results``).
+    spectra : SpectrumBatch
+        The accepted spectra, same order as ``results`` (for the archive).
+    dead_letters : list of DeadLetter
+    scan_seconds : float
+        Wall time of the scan alone.
+    """
+
+    results: pa.Table
+    sources: list[InputRecord]
+    spectra: SpectrumBatch
+    dead_letters: list[DeadLetter]
+    scan_seconds: float = 0.0
+
+
+def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, max_message_bytes: int) -> ProcessedBatch:
+    """Decode, validate and scan a batch of input messages.
+
+    Parameters
+    ----------
+    records : sequence of InputRecord
+        Consumed messages, in consumption order.
+    serving : ServingBasis
+        Basis and scanner to use for the whole batch.
+    max_message_bytes : int
+        Messages larger than this are rejected before decoding.
+
+    Returns
+    -------
+    ProcessedBatch
+    """
+    kept: list[SpectrumBatch] = []
+    sources: list[InputRecord] = []
+    dead_letters: list[DeadLetter] = []
+    seen_ids: set[str] = set()
+    for record in records:
+        content_type = (header(record.headers, CONTENT_TYPE_HEADER) or JSON_CONTENT_TYPE.encode()).decode("latin-1")
+        try:
+            batch, rejects = decode_message(record.value, content_type=content_type, max_bytes=max_message_bytes)
+        except RecordError as error:
+            dead_letters.append(DeadLetter(record, None, error.reason, error.detail))
+            continue
+        dead_letters.extend(DeadLetter(record, reject.spectrum_id, reject.reason, reject.detail) for reject in rejects)
+        scannable = []
+        for index, spectrum_id in enumerate(batch.spectrum_id):
+            problem = _unscannable(spectrum_id, batch.wavelength[index], batch.ivar[index], seen_ids, serving)
+            if problem:
+                dead_letters.append(DeadLetter(record, spectrum_id, *problem))
+                continue
+            seen_ids.add(spectrum_id)
+            scannable.append(index)
+        kept.append(_take(batch, scannable))
+        sources.extend([record] * len(scannable))
+    spectra = concat_batches(kept)
+    started = time.perf_counter()
+    results = serving.scanner.scan(spectra) if len(spectra) else RESULT_SCHEMA.empty_table()
+    return ProcessedBatch(results, sources, spectra, dead_letters, time.perf_counter() - started)
+
+
+def _unscannable(
+    spectrum_id: str, wavelength: np.ndarray, ivar: np.ndarray, seen_ids: set[str], serving: ServingBasis
+) -> tuple[Reason, str] | None:
+    """The reason a decoded spectrum cannot be scanned in this batch, or ``None``."""
+    if spectrum_id in seen_ids:
+        return Reason.DUPLICATE_ID_IN_BATCH, f"spectrum_id {spectrum_id!r} appears more than once in one batch"
+    low, high = serving.observed_coverage
+    if not np.any((wavelength >= low) & (wavelength <= high) & (ivar > 0)):
+        return Reason.NO_OVERLAP_WITH_BASIS, (
+            f"no good pixel of {wavelength[0]:.1f}–{wavelength[-1]:.1f} Å falls in the basis coverage "
+            f"{low:.1f}–{high:.1f} Å over the scanned redshift range"
+        )
+    return None
+
+
+def _take(batch: SpectrumBatch, rows: list[int]) -> SpectrumBatch:
+    """The spectra at ``rows`` (pass-through columns are not carried into the service's results)."""
+    return SpectrumBatch(
+        [batch.spectrum_id[i] for i in rows],
+        [batch.wavelength[i] for i in rows],
+        [batch.flux[i] for i in rows],
+        [batch.ivar[i] for i in rows],
+        n_nonfinite=np.zeros(len(rows), np.int64) if batch.n_nonfinite is None else np.asarray(batch.n_nonfinite)[rows],
+    )

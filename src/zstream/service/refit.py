@@ -1,0 +1,230 @@
+"""Background refits: warm-started Nearly-NMF on the archive, shadow evaluation, promotion.
+
+A refit trains a candidate basis from the serving one on recent archived spectra
+plus a reservoir sample of older ones (each de-redshifted at its accepted z),
+then compares candidate and serving basis on a held-out slice of the most recent
+spectra: held-out χ² of the non-negative projection onto each basis (the same
+criterion as rank selection). Only a candidate better by ``refit_margin`` is
+promoted; anything else leaves the serving basis untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from zstream import nmf
+from zstream.grid import LogGrid, to_rest_frame
+from zstream.io import Basis, table_to_spectra
+from zstream.service.archive import Archive
+from zstream.service.config import ServiceConfig
+from zstream.service.metrics import ServiceMetrics
+from zstream.service.versions import new_version_id
+
+log = logging.getLogger("zstream.service")
+
+
+@dataclass(frozen=True)
+class RefitOutcome:
+    """What one refit did.
+
+    Attributes
+    ----------
+    outcome : str
+        ``promoted``, ``rejected`` or ``failed``.
+    candidate : Basis or None
+        The promoted basis (``promoted`` only).
+    serving_chi2, candidate_chi2 : float
+        Held-out χ² per weighted pixel of each basis (NaN when not evaluated).
+    detail : str
+        One line for the log.
+    """
+
+    outcome: str
+    candidate: Basis | None
+    serving_chi2: float
+    candidate_chi2: float
+    detail: str
+
+
+def rest_frame_matrix(table: pa.Table, grid: LogGrid) -> tuple[np.ndarray, np.ndarray]:
+    """De-redshift archived spectra (at their ``z``) onto ``grid``.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Archive rows: spectrum columns plus ``z``.
+    grid : LogGrid
+
+    Returns
+    -------
+    X, V : ndarray, shape (n_spectra, grid.n_pixels), float32
+        Rest-frame flux and inverse variance (0 where a spectrum does not cover the grid).
+    """
+    batch, _ = table_to_spectra(table)
+    X = np.zeros((len(batch), grid.n_pixels), dtype=np.float32)
+    V = np.zeros_like(X)
+    for row in range(len(batch)):
+        X[row], V[row] = to_rest_frame(batch.wavelength[row], batch.flux[row], batch.ivar[row], batch.z[row], grid)
+    return X, V
+
+
+def heldout_chi2(templates: np.ndarray, X: np.ndarray, V: np.ndarray, device: torch.device) -> float:
+    """χ² per weighted pixel of the best non-negative fit of ``templates`` to each row of ``X``.
+
+    Parameters
+    ----------
+    templates : ndarray, shape (k, n_pixels)
+    X, V : ndarray, shape (n_spectra, n_pixels)
+    device : torch.device
+
+    Returns
+    -------
+    float
+    """
+    projection = nmf.project(X, V, templates, device=device)
+    residual = X - projection.coefficients @ projection.templates
+    return float(np.sum(V * residual**2) / max(1, np.count_nonzero(V)))
+
+
+def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: torch.device, seed: int = 0) -> RefitOutcome:
+    """Train, shadow-evaluate and judge one candidate basis (does not publish it).
+
+    Parameters
+    ----------
+    serving : Basis
+        The basis in service; the warm start and the yardstick.
+    archive : Archive
+    config : ServiceConfig
+        ``refit_*`` settings.
+    device : torch.device
+    seed : int
+
+    Returns
+    -------
+    RefitOutcome
+        ``promoted`` (with the candidate) or ``rejected``; exceptions propagate.
+    """
+    recent = archive.read_recent(config.refit_recent)
+    n_holdout = max(serving.k, int(round(config.refit_holdout_fraction * recent.num_rows)))
+    n_train_recent = recent.num_rows - n_holdout
+    if n_train_recent < serving.k:
+        return RefitOutcome("rejected", None, math.nan, math.nan,
+                            f"only {recent.num_rows} archived spectra; need at least {serving.k + n_holdout}")
+    older = archive.sample_older(recent.num_rows, config.refit_reservoir, seed)
+    training = pa.concat_tables([recent.slice(0, n_train_recent), older], promote_options="default") if older.num_rows \
+        else recent.slice(0, n_train_recent)
+    X, V = rest_frame_matrix(training, serving.grid)
+    fitted = nmf.fit(X, V, serving.k, templates=serving.templates, max_iter=config.refit_max_iter, seed=seed,
+                     device=device)
+    if not np.all(np.isfinite(fitted.templates)):
+        raise FloatingPointError("candidate templates are not finite")
+    X_hold, V_hold = rest_frame_matrix(recent.slice(n_train_recent), serving.grid)
+    serving_chi2 = heldout_chi2(serving.templates, X_hold, V_hold, device)
+    candidate_chi2 = heldout_chi2(fitted.templates, X_hold, V_hold, device)
+    summary = (f"held-out χ²/pixel {candidate_chi2:.5g} vs serving {serving_chi2:.5g} on {n_holdout} spectra, "
+               f"trained on {training.num_rows}")
+    if not candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin):
+        return RefitOutcome("rejected", None, serving_chi2, candidate_chi2, summary)
+    candidate = Basis(fitted.templates.astype(np.float32), serving.grid, "", meta={
+        "parent_version": serving.version,
+        "method": fitted.method,
+        "nmf_settings": fitted.settings,
+        "n_iter": fitted.n_iter,
+        "training_set_size": training.num_rows,
+        "heldout_chi2_per_pixel": candidate_chi2,
+        "parent_heldout_chi2_per_pixel": serving_chi2,
+    })
+    candidate.version = new_version_id(candidate)
+    return RefitOutcome("promoted", candidate, serving_chi2, candidate_chi2, summary)
+
+
+class RefitWorker:
+    """Runs :func:`refit_once` in a background thread when enough new spectra or time accumulate.
+
+    Parameters
+    ----------
+    archive : Archive
+    config : ServiceConfig
+    device : torch.device
+    metrics : ServiceMetrics
+    current_basis : callable returning Basis
+        The basis serving right now (read at the start of each refit).
+    promote : callable taking Basis
+        Publishes a promoted basis (archive copy, basis topic).
+    """
+
+    def __init__(self, archive: Archive, config: ServiceConfig, device: torch.device, metrics: ServiceMetrics,
+                 current_basis: Callable[[], Basis], promote: Callable[[Basis], None]):
+        self.archive = archive
+        self.config = config
+        self.device = device
+        self.metrics = metrics
+        self.current_basis = current_basis
+        self.promote = promote
+        self._new_spectra = 0
+        self._last_refit = time.monotonic()
+        self._attempts = 0
+        self._wake = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="zstream-refit", daemon=True)
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread.start()
+
+    def notify_archived(self, n: int) -> None:
+        """Tell the worker that ``n`` more confident spectra were archived."""
+        with self._wake:
+            self._new_spectra += n
+            self._wake.notify()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop after the refit in progress, if any."""
+        with self._wake:
+            self._stop = True
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout_s)
+
+    def _due(self) -> bool:
+        minutes = (time.monotonic() - self._last_refit) / 60.0
+        return self._new_spectra >= self.config.refit_every_spectra or (
+            self._new_spectra > 0 and minutes >= self.config.refit_every_minutes
+        )
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stop and not self._due():
+                    self._wake.wait(timeout=5.0)
+                if self._stop:
+                    return
+                self._new_spectra = 0
+                self._last_refit = time.monotonic()
+            self.run_once()
+
+    def run_once(self) -> RefitOutcome:
+        """One refit with metrics and a single log line; never raises."""
+        started = time.monotonic()
+        serving = self.current_basis()
+        self._attempts += 1
+        try:
+            outcome = refit_once(serving, self.archive, self.config, self.device, seed=self._attempts)
+            if outcome.candidate is not None:
+                self.promote(outcome.candidate)
+        except Exception as error:  # any failure leaves the serving basis untouched
+            outcome = RefitOutcome("failed", None, math.nan, math.nan, f"{type(error).__name__}: {error}")
+        self.metrics.refits.labels(outcome=outcome.outcome).inc()
+        self.metrics.refit_duration.observe(time.monotonic() - started)
+        version = f" → {outcome.candidate.version}" if outcome.candidate is not None else ""
+        log.info("refit from %s %s%s: %s", serving.version, outcome.outcome, version, outcome.detail)
+        return outcome

@@ -1,0 +1,256 @@
+"""One service replica: consume → process → produce → flush → commit, until told to stop.
+
+The loop is deliberately thin. Per batch it (1) swaps in a newly published basis
+if one is waiting, (2) polls up to ``batch_size`` messages or ``max_wait_ms``,
+(3) hands them to :func:`~zstream.service.processing.process_records`, (4)
+produces one result or dead letter per input spectrum, flushes, and only then
+commits the offsets (at-least-once), and (5) archives the confident spectra,
+which may trigger a refit in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from zstream.device import resolve_device
+from zstream.io import Basis, encode_result_json
+from zstream.service import clients
+from zstream.service.archive import Archive
+from zstream.service.basis_sync import BasisFollower
+from zstream.service.broker import create_topics
+from zstream.service.config import ServiceConfig, kafka_client_options
+from zstream.service.health import HealthServer
+from zstream.service.metrics import ServiceMetrics
+from zstream.service.processing import DeadLetter, InputRecord, ProcessedBatch, process_records
+from zstream.service.refit import RefitWorker
+from zstream.service.serving import ServingBasis
+from zstream.service.versions import point_serving, publish_basis
+
+log = logging.getLogger("zstream.service")
+
+
+class Replica:
+    """A service replica; :meth:`run` blocks until ``stop`` is set, then shuts down cleanly.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+    """
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.scan_config = config.scan_config()
+        self.device = resolve_device(config.device)
+        self.metrics = ServiceMetrics()
+        self.archive = (
+            Archive(config.archive, config.archive_retention_days, config.archive_max_spectra) if config.archive else None
+        )
+        self.serving: ServingBasis | None = None
+        self.health = HealthServer(self.metrics, self.readiness, config.metrics_host, config.metrics_port)
+        self.batches_done = 0
+        self._connected = False
+        self._assigned = False
+        self._producer: KafkaProducer | None = None
+        self._refit: RefitWorker | None = None
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason): connected to Kafka, assigned partitions, holding a basis."""
+        if self.serving is None:
+            return False, "no basis loaded yet"
+        if not self._connected:
+            return False, "not connected to Kafka"
+        if not self._assigned:
+            return False, "no input partitions assigned"
+        return True, f"ready, serving basis {self.serving.version}"
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` is set; the last batch is finished, flushed and committed before returning."""
+        log.info("starting with settings %s", self.config.redacted())
+        self.health.start()
+        if self.config.create_topics:
+            create_topics(
+                self.config.bootstrap_servers,
+                [self.config.input_topic, self.config.output_topic, self.config.dlq_topic, self.config.basis_topic],
+                partitions=self.config.topic_partitions,
+                compacted=[self.config.basis_topic],
+                **{key: value for key, value in kafka_client_options(self.config).items() if key != "bootstrap_servers"},
+            )
+        self._producer = clients.producer(self.config)
+        follower = BasisFollower(self.config, self.scan_config, self.device)
+        consumer: KafkaConsumer | None = None
+        try:
+            self._swap_to(follower.initial(self._producer, self.config.basis))
+            follower.start()
+            consumer = clients.input_consumer(self.config)
+            self._connected = True
+            self._start_refits()
+            log.info("consuming %s as group %s; metrics on port %d", self.config.input_topic,
+                     self.config.group_id, self.health.port)
+            while not stop.is_set():
+                pending = follower.take_pending()
+                if pending is not None:
+                    self._swap_to(pending)
+                records = self._poll_batch(consumer, stop)
+                self._assigned = bool(consumer.assignment())
+                self._update_ready()
+                if records:
+                    self._handle(consumer, records)
+                self._update_lag(consumer)
+        finally:
+            self.metrics.ready.set(0)
+            if self._refit is not None:
+                self._refit.stop()
+            follower.stop()
+            if consumer is not None:
+                consumer.close()
+            self._producer.close(timeout=10)
+            self.health.stop()
+            log.info("stopped after %d batches", self.batches_done)
+
+    def current_basis(self) -> Basis:
+        """The basis serving right now."""
+        return self.serving.basis
+
+    def promote(self, basis: Basis) -> None:
+        """Save a refitted basis in the archive and make it the serving version of every replica."""
+        if self.archive is not None:
+            self.archive.save_basis(basis)
+        publish_basis(self._producer, self.config.basis_topic, basis)
+        point_serving(self._producer, self.config.basis_topic, basis.version,
+                      previous=basis.meta.get("parent_version"), reason="promoted")
+
+    def _start_refits(self) -> None:
+        if self.archive is None or not self.config.refit_enabled:
+            return
+        self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote)
+        self._refit.start()
+
+    def _swap_to(self, serving: ServingBasis) -> None:
+        previous = self.serving
+        self.serving = serving
+        self.metrics.set_basis_version(serving.version)
+        if previous is not None:
+            self.metrics.basis_swaps.inc()
+            log.info("basis swapped %s → %s", previous.version, serving.version)
+        self._update_ready()
+
+    def _update_ready(self) -> None:
+        self.metrics.ready.set(1 if self.readiness()[0] else 0)
+
+    def _poll_batch(self, consumer: KafkaConsumer, stop: threading.Event) -> list[InputRecord]:
+        """Up to ``batch_size`` messages, waiting at most ``max_wait_ms`` for the batch to fill."""
+        records: list[InputRecord] = []
+        deadline = time.monotonic() + self.config.max_wait_ms / 1000.0
+        while len(records) < self.config.batch_size and not stop.is_set():
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            polled = consumer.poll(timeout_ms=remaining_ms, max_records=self.config.batch_size - len(records))
+            for partition_records in polled.values():
+                records.extend(partition_records)
+        return records
+
+    def _handle(self, consumer: KafkaConsumer, records: Sequence[InputRecord]) -> None:
+        started = time.monotonic()
+        for record in records:
+            self.metrics.messages_consumed.labels(topic=record.topic).inc()
+        processed = process_records(records, self.serving, max_message_bytes=self.config.max_message_bytes)
+        self.metrics.scan_duration.observe(processed.scan_seconds)
+        processing_ms = (time.monotonic() - started) * 1000.0
+        futures = [self._send_result(row, source, processing_ms)
+                   for row, source in zip(processed.results.to_pylist(), processed.sources)]
+        futures += [self._send_dead_letter(letter) for letter in processed.dead_letters]
+        self._producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises if any send failed: then nothing is committed
+        consumer.commit(_next_offsets(records))
+        flushed_at = time.time()
+        for record in records:
+            self.metrics.end_to_end_latency.observe(max(0.0, flushed_at - record.timestamp / 1000.0))
+        self._count(processed)
+        if self.archive is not None:
+            archived = self.archive.append(processed.spectra, processed.results)
+            if self._refit is not None and archived:
+                self._refit.notify_archived(archived)
+        self.metrics.sample_device_memory(self.device)
+        self.metrics.batch_duration.observe(time.monotonic() - started)
+        self.batches_done += 1
+
+    def _send_result(self, row: dict, source: InputRecord, processing_ms: float):
+        row |= {
+            "input_topic": source.topic,
+            "input_partition": source.partition,
+            "input_offset": source.offset,
+            "processing_ms": round(processing_ms, 3),
+        }
+        return self._producer.send(
+            self.config.output_topic,
+            key=row["spectrum_id"].encode(),
+            value=encode_result_json(row),
+            headers=[(clients.CONTENT_TYPE_HEADER, clients.JSON_CONTENT_TYPE.encode()),
+                     ("basis-version", row["basis_version"].encode())],
+        )
+
+    def _send_dead_letter(self, letter: DeadLetter):
+        source = letter.source
+        headers = [
+            (clients.CONTENT_TYPE_HEADER,
+             clients.header(source.headers, clients.CONTENT_TYPE_HEADER) or clients.JSON_CONTENT_TYPE.encode()),
+            ("zstream-reason", letter.reason.value.encode()),
+            ("zstream-error", letter.detail.encode("utf-8", "replace")),
+            ("zstream-source-topic", source.topic.encode()),
+            ("zstream-source-partition", str(source.partition).encode()),
+            ("zstream-source-offset", str(source.offset).encode()),
+        ]
+        key = None
+        if letter.spectrum_id is not None:
+            spectrum_id = letter.spectrum_id.encode("utf-8", "surrogateescape")
+            headers.append(("zstream-spectrum-id", spectrum_id))
+            key = spectrum_id
+        return self._producer.send(self.config.dlq_topic, key=key, value=source.value, headers=headers)
+
+    def _count(self, processed: ProcessedBatch) -> None:
+        self.metrics.results_produced.inc(processed.results.num_rows)
+        for letter in processed.dead_letters:
+            self.metrics.dlq_records.labels(reason=letter.reason.value).inc()
+        for is_source, is_blend, delta_chi2 in zip(
+            processed.results.column("is_source").to_pylist(),
+            processed.results.column("is_blend").to_pylist(),
+            processed.results.column("delta_chi2").to_pylist(),
+        ):
+            label = "blend" if is_blend else "source" if is_source else "false"
+            self.metrics.classifications.labels(label=label).inc()
+            if delta_chi2 is not None and delta_chi2 > 0:
+                self.metrics.delta_chi2_log10.observe(math.log10(delta_chi2))
+
+    def _update_lag(self, consumer: KafkaConsumer) -> None:
+        assignment = consumer.assignment()
+        self.metrics.consumer_lag.clear()
+        for partition in assignment:
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = consumer.position(partition, timeout_ms=1000)
+            except KafkaError:
+                continue
+            if position is not None:
+                self.metrics.consumer_lag.labels(topic=partition.topic, partition=str(partition.partition)).set(
+                    max(0, highwater - position)
+                )
+
+
+def _next_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """Per partition, the offset after the last record of the batch (what a commit stores)."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        offsets[partition] = max(offsets.get(partition, -1), record.offset + 1)
+    return {partition: OffsetAndMetadata(offset, "", -1) for partition, offset in offsets.items()}
