@@ -17,7 +17,9 @@ COMMANDS: tuple[str, ...] = (
     "zstream.bench.cli",
     "zstream.simcmd",
     "zstream.evaluatecmd",
+    "zstream.calibratecmd",
     "zstream.io.cli",
+    "zstream.servecmd",
 )
 
 
