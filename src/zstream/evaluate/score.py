@@ -87,7 +87,7 @@ def score(
     """
     data = join_results(results, truth)
     is_source, is_blend = data["is_source"], data["is_blend"]
-    source_score = _log10_or_minus_inf(data["delta_chi2"])
+    source_score = log10_delta_chi2(data["delta_chi2"])
     selected = data["pred_is_source"] if source_threshold is None else source_score > source_threshold
     flagged = data["pred_is_blend"] if blend_threshold is None else data["blend_score"] > blend_threshold
     single = is_source & ~is_blend
@@ -274,8 +274,8 @@ def _numpy(column: pa.ChunkedArray, fill: float | bool) -> np.ndarray:
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-def _log10_or_minus_inf(values: np.ndarray) -> np.ndarray:
-    """log10 of Δχ²; −∞ for Δχ² ≤ 0 (no minimum), NaN stays NaN (no result)."""
+def log10_delta_chi2(values: np.ndarray) -> np.ndarray:
+    """log10 of Δχ², shape kept; −∞ for Δχ² ≤ 0 (no minimum), NaN stays NaN (no result)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.where(np.isnan(values), np.nan, -np.inf))
 
