@@ -111,6 +111,7 @@ def test_autoscaling_follows_the_consumer_group_and_stops_at_the_partition_count
     assert metadata["consumerGroup"] == config.group_id
     assert metadata["bootstrapServers"] == config.bootstrap_servers
     assert metadata["allowIdleConsumers"] == "false"
+    assert metadata["offsetResetPolicy"] == config.auto_offset_reset
     topics = {obj["metadata"]["name"]: obj["spec"] for obj in yaml_documents(K8S / "topics.yaml")}
     assert scaled["maxReplicaCount"] == topics[config.input_topic]["partitions"]
     assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
