@@ -9,6 +9,7 @@ import argparse
 import importlib
 
 BENCHMARKS: tuple[str, ...] = (
+    "zstream.io.bench",
 )
 
 

@@ -1,0 +1,103 @@
+"""``zstream bench decode``: message decode + validation throughput, fast path vs plain JSON Schema validation.
+
+The baseline is the straightforward path: parse with orjson, validate the whole
+record (every pixel) with the compiled JSON Schema validator, then run the same
+array checks. Ours (:func:`decode_message`) type-checks the pixel arrays in bulk
+and lets the validator see only the record's envelope. Arrow IPC batches are
+timed too, per spectrum, for comparison with JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from tqdm import tqdm
+
+from zstream.errors import UserError
+from zstream.io.messages import ARROW_STREAM, decode_message, encode_spectrum_json
+from zstream.io.schema import json_validator
+from zstream.io.records import SpectrumBatch
+from zstream.io.table import spectra_to_table
+from zstream.io.validate import check_spectrum
+
+MUSE_PIXEL_SIZE = 1.25  # Å; MUSE covers 4750–9350 Å, 3681 pixels
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``zstream bench decode``."""
+    parser = subparsers.add_parser(
+        "decode",
+        help="JSON message decode+validate throughput vs full JSON Schema validation (and Arrow IPC)",
+        description=__doc__,
+    )
+    parser.add_argument("--messages", type=int, default=2000, help="JSON messages for the fast path (default 2000)")
+    parser.add_argument("--baseline-messages", type=int, default=100,
+                        help="of those, how many the (slow) full-schema baseline decodes (default 100)")
+    parser.add_argument("--pixels", type=int, default=3681, help="pixels per spectrum (default 3681, MUSE)")
+    parser.add_argument("--arrow-batch", type=int, default=256, help="spectra per Arrow IPC message (default 256)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Time both JSON paths and the Arrow path on the same messages; print rates and the ratio."""
+    if min(args.messages, args.baseline_messages, args.arrow_batch) < 1 or args.pixels < 2:
+        raise UserError("--messages, --baseline-messages and --arrow-batch must be >= 1 and --pixels >= 2")
+    batch = _spectra(args.messages, args.pixels, args.seed)
+    messages = [
+        encode_spectrum_json({"spectrum_id": batch.spectrum_id[i], "wavelength": batch.wavelength[i],
+                              "flux": batch.flux[i], "ivar": batch.ivar[i]})
+        for i in range(len(batch))
+    ]
+    ours = _rate(messages, lambda m: decode_message(m), "fast path")
+    baseline = _rate(messages[: args.baseline_messages], _decode_with_full_schema, "full schema")
+    arrow_messages = _arrow_messages(batch, args.arrow_batch)
+    seconds = _seconds(arrow_messages, lambda m: decode_message(m, content_type=ARROW_STREAM), "arrow ipc")
+    print(f"JSON, {args.pixels} pixels, {np.mean([len(m) for m in messages]) / 1024:.0f} KiB/message")
+    print(f"  decode_message (fast path):       {ours:9.0f} messages/s")
+    print(f"  orjson + full JSON Schema (base): {baseline:9.0f} messages/s")
+    print(f"  ratio ours/baseline:              {ours / baseline:9.2f}x")
+    print(f"Arrow IPC, {args.arrow_batch} spectra/message: {len(batch) / seconds:9.0f} spectra/s")
+    return 0
+
+
+def _spectra(n: int, n_pixels: int, seed: int) -> SpectrumBatch:
+    rng = np.random.default_rng(seed)
+    wavelength = 4750.0 + MUSE_PIXEL_SIZE * np.arange(n_pixels)
+    flux = rng.normal(1.0, 0.3, (n, n_pixels)).astype(np.float32)
+    flux[:, rng.integers(0, n_pixels, 5)] = np.nan  # a few bad pixels, as real cubes have
+    ivar = rng.uniform(0.5, 2.0, (n, n_pixels)).astype(np.float32)
+    return SpectrumBatch([f"bench-{i}" for i in range(n)], [wavelength] * n, list(flux), list(ivar))
+
+
+def _decode_with_full_schema(message: bytes) -> None:
+    record = orjson.loads(message)
+    json_validator("spectrum").validate(record)
+    check_spectrum(*(np.array(record[name], dtype=np.float64) for name in ("wavelength", "flux", "ivar")))
+
+
+def _arrow_messages(batch: SpectrumBatch, size: int) -> list[bytes]:
+    table = spectra_to_table(batch)
+    out = []
+    for start in range(0, table.num_rows, size):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table.slice(start, size))
+        out.append(sink.getvalue().to_pybytes())
+    return out
+
+
+def _seconds(messages: list[bytes], decode: Callable[[bytes], object], label: str) -> float:
+    start = time.perf_counter()
+    for message in tqdm(messages, desc=label, unit=" msg", leave=False):
+        decode(message)
+    return time.perf_counter() - start
+
+
+def _rate(messages: list[bytes], decode: Callable[[bytes], object], label: str) -> float:
+    return len(messages) / _seconds(messages, decode, label)
