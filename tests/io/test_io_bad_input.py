@@ -13,7 +13,6 @@ from zstream.io import (
     Reason,
     RecordError,
     decode_message,
-    encode_spectrum_json,
     read_rejects,
     read_spectra,
     spectra_to_table,
@@ -234,3 +233,15 @@ def test_rejects_file_round_trip(tmp_path, suffix):
     rejects += decode_message(b'{"spectrum_id": "\xff", "wavelength": [1.0], "flux": [1.0], "ivar": [1.0]}')[1]
     write_rejects(tmp_path / f"rejects{suffix}", rejects)
     assert read_rejects(tmp_path / f"rejects{suffix}") == rejects
+
+
+def test_json_mask_folds_into_zero_ivar():
+    batch, rejects = decode_message(orjson.dumps(GOOD | {"mask": [False, True, False]}))
+    assert rejects == []
+    assert batch.ivar[0].tolist() == [1.0, 0.0, 1.0]
+    assert batch.n_nonfinite.tolist() == [0]
+
+
+def test_content_type_parameters_are_ignored():
+    batch, _ = decode_message(orjson.dumps(GOOD), content_type="Application/JSON; charset=utf-8")
+    assert batch.spectrum_id == ["ok-1"]

@@ -1,11 +1,10 @@
 """Kafka message codec: bytes → validated spectra (JSON or Arrow IPC), records → JSON bytes.
 
 JSON records are checked against ``schemas/spectrum.schema.json``. Fast path: the
-three big numeric arrays are type-checked in bulk (the set of their element
-types) and the compiled JSON Schema validator sees them truncated to one
-element, so schema validation cost does not grow with the number of pixels; an
-array with any other element type goes through the full validator for an exact
-reason.
+per-pixel arrays are type-checked in bulk (the set of their element types) and
+the compiled JSON Schema validator sees them truncated to one element, so schema
+validation cost does not grow with the number of pixels; an array holding any
+other element type goes through the full validator for an exact reason.
 """
 
 from __future__ import annotations
@@ -27,9 +26,8 @@ from zstream.io.validate import BatchCollector, check_schema_version, readable_i
 JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-"""Default message size limit (8 MiB ≈ 30 MUSE spectra as JSON)."""
+"""Default message size limit; one MUSE spectrum is ~100 KiB as JSON, ~60 KiB in Arrow IPC."""
 
-NUMERIC_ARRAYS = ("wavelength", "flux", "ivar")
 # Most specific first: the first matching schema violation names the reason.
 _SCHEMA_ERROR_REASONS = (
     ("required", Reason.MISSING_FIELD),
@@ -38,6 +36,8 @@ _SCHEMA_ERROR_REASONS = (
     ("minItems", Reason.EMPTY_SPECTRUM),
 )
 _NUMBER_OR_NULL = frozenset({float, int, type(None)})
+# Per-pixel arrays and the element types the schema allows in them (checked in bulk).
+_PIXEL_ARRAYS = {"wavelength": _NUMBER_OR_NULL, "flux": _NUMBER_OR_NULL, "ivar": _NUMBER_OR_NULL, "mask": frozenset({bool})}
 
 
 def decode_message(
@@ -70,6 +70,7 @@ def decode_message(
     """
     if len(value) > max_bytes:
         raise RecordError(Reason.OVERSIZED_MESSAGE, f"message is {len(value)} bytes, limit is {max_bytes}")
+    content_type = content_type.split(";")[0].strip().lower()  # drop parameters such as charset
     if content_type == JSON:
         collector = BatchCollector()
         extras = [_add_json_record(collector, parse_json(value))]
@@ -173,7 +174,7 @@ def _add_json_record(collector: BatchCollector, record: object) -> dict:
         arrays["wavelength"],
         arrays["flux"],
         arrays["ivar"],
-        mask=record.get("mask"),
+        mask=arrays["mask"],
         z=record.get("z"),
         schema_version=record.get("schema_version"),
     )
@@ -181,18 +182,16 @@ def _add_json_record(collector: BatchCollector, record: object) -> dict:
 
 
 def _validate_spectrum_json(record: dict) -> dict[str, np.ndarray]:
-    """Schema-check a spectrum object; return its numeric arrays as float64 (null → NaN)."""
-    arrays: dict[str, np.ndarray] = {}
+    """Schema-check a spectrum object; return its pixel arrays (numbers as float64 with null → NaN, mask as bool)."""
     envelope = dict(record)
-    for name in NUMERIC_ARRAYS:
+    for name, allowed in _PIXEL_ARRAYS.items():
         value = record.get(name)
-        if isinstance(value, list) and value and set(map(type, value)) <= _NUMBER_OR_NULL:
-            arrays[name] = np.array(value, dtype=np.float64)
-            envelope[name] = value[:1]
+        if isinstance(value, list) and value and set(map(type, value)) <= allowed:
+            envelope[name] = value[:1]  # elements already checked; the schema sees the structure only
     _raise_first_schema_error("spectrum", envelope)
-    for name in NUMERIC_ARRAYS:
-        if name not in arrays:  # passed the full schema check: numbers and nulls only
-            arrays[name] = np.array(record[name], dtype=np.float64)
+    arrays = {name: np.array(record[name], dtype=np.float64) for name in ("wavelength", "flux", "ivar")}
+    mask = record.get("mask")
+    arrays["mask"] = None if mask is None else np.array(mask, dtype=bool)
     return arrays
 
 
