@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from zstream.errors import UserError
 from zstream.service.config import add_arguments, load_config, reference_markdown
@@ -33,14 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def configure_logging(level: str) -> None:
+    """Log lines to stderr; kafka-python's own chatter only from WARNING up unless debugging."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.getLogger().level, logging.WARNING))
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``zstream serve``."""
     if args.print_config_reference:
         sys.stdout.write(reference_markdown())
         return 0
     config = load_config(args)
-    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level)
     from zstream.service.replica import Replica  # torch and the scanner load only when serving
 
     stop = threading.Event()
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal_number, lambda *_: stop.set())
     try:
         Replica(config).run(stop)
-    except NoBrokersAvailable:
+    except (KafkaConnectionError, KafkaTimeoutError):
         raise UserError(
             f"cannot reach Kafka at {config.bootstrap_servers}; check --bootstrap-servers and that the broker is up"
         ) from None
