@@ -21,8 +21,10 @@ import orjson
 from kafka import KafkaProducer
 from tqdm import tqdm
 
-CONTENT_TYPE_HEADER = "content-type"
-JSON_CONTENT_TYPE = b"application/json"
+from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE
+from zstream.service.config import ServiceConfig
+
+HEADERS = [(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE.encode())]
 
 
 def message_key(line: bytes) -> bytes | None:
@@ -69,7 +71,7 @@ def replay(producer: KafkaProducer, topic: str, lines: Iterator[bytes], rate: fl
     for line in lines:
         if rate > 0:
             time.sleep(max(0.0, start + sent / rate - time.monotonic()))
-        producer.send(topic, value=line, key=message_key(line), headers=[(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)])
+        producer.send(topic, value=line, key=message_key(line), headers=HEADERS)
         sent += 1
         progress.update()
     producer.flush()
@@ -83,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap-servers", default="localhost:9092", help="Kafka bootstrap servers, host:port[,host:port]")
     parser.add_argument("--topic", default="spectra", help="input topic of the zstream service (default: spectra)")
     parser.add_argument("--rate", type=float, default=20.0, help="messages per second; 0 sends as fast as possible (default: 20)")
-    parser.add_argument("--max-request-size", type=int, default=10 * 1024 * 1024, help="largest message in bytes (default: 10 MiB)")
+    largest = ServiceConfig().max_message_bytes
+    parser.add_argument("--max-request-size", type=int, default=largest,
+                        help=f"largest message in bytes (default: the service's limit, {largest})")
     return parser
 
 

@@ -75,6 +75,7 @@ def test_environment_variables_name_real_settings():
 
 def test_kafka_init_creates_the_topics_the_service_uses(stack_settings):
     config, _ = stack_settings
+    assert config.create_topics is False
     command = SERVICES["kafka-init"]["command"]
     script = command[0] if isinstance(command, list) else command
     created = set(re.findall(r"--create\b.*?--topic\s+(\S+)", script.replace("\\\n", " ")))

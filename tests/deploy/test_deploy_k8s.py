@@ -122,6 +122,7 @@ def test_autoscaling_follows_the_consumer_group_and_stops_at_the_partition_count
 
 
 def test_topics_are_the_ones_the_service_uses(config):
+    assert config.create_topics is False  # topics.yaml (or the Kafka team) owns them
     topics = {obj["metadata"]["name"]: obj["spec"] for obj in yaml_documents(K8S / "topics.yaml")}
     assert set(topics) == {config.input_topic, config.output_topic, config.dlq_topic, config.basis_topic}
     assert topics[config.basis_topic]["config"]["cleanup.policy"] == "compact"

@@ -9,6 +9,8 @@ import pytest
 from deploy_checks import DEPLOY
 from kafka import KafkaConsumer, TopicPartition
 
+from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
+
 TOPIC = "deploy-producer-replay"
 PARTITIONS = 3
 
@@ -55,7 +57,7 @@ def test_replay_sends_every_line_keyed_by_spectrum_id(producer_module, kafka_bro
     messages = read_topic(kafka_broker.bootstrap_servers, len(sent))
     assert sorted(message.value for message in messages) == sorted(sent)
     for message in messages:
-        assert (producer_module.CONTENT_TYPE_HEADER, producer_module.JSON_CONTENT_TYPE) in message.headers
+        assert header(message.headers, CONTENT_TYPE_HEADER) == JSON_CONTENT_TYPE.encode()  # what the service reads
         expected_key = orjson.loads(message.value)["spectrum_id"].encode() if message.value != b"{not json" else None
         assert message.key == expected_key
     partitions_of_s000 = {message.partition for message in messages if message.key == b"s000"}
