@@ -245,3 +245,9 @@ def test_json_mask_folds_into_zero_ivar():
 def test_content_type_parameters_are_ignored():
     batch, _ = decode_message(orjson.dumps(GOOD), content_type="Application/JSON; charset=utf-8")
     assert batch.spectrum_id == ["ok-1"]
+
+
+def test_shared_grid_for_jsonl_is_refused_not_ignored(tmp_path):
+    (tmp_path / "s.jsonl").write_bytes(orjson.dumps(GOOD) + b"\n")
+    with pytest.raises(UserError, match="Parquet/Arrow tables only"):
+        read_spectra(tmp_path / "s.jsonl", wavelength=np.array([1.0, 2.0, 3.0]))

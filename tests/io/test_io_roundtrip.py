@@ -70,11 +70,13 @@ def test_spectra_without_redshift_keep_z_none(tmp_path):
     assert read_spectra(tmp_path / "s.parquet")[0].z is None
 
 
-def test_iter_spectra_streams_bounded_batches(tmp_path):
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".jsonl"])
+def test_iter_spectra_streams_bounded_batches_in_order(tmp_path, suffix):
     batch = make_batch(n=7)
-    write_spectra(tmp_path / "s.parquet", batch)
-    sizes = [len(chunk) for chunk, _ in iter_spectra(tmp_path / "s.parquet", batch_size=3)]
-    assert sizes == [3, 3, 1]
+    write_spectra(tmp_path / f"s{suffix}", batch)
+    chunks = [chunk for chunk, _ in iter_spectra(tmp_path / f"s{suffix}", batch_size=3)]
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert_same_spectra(concat_batches(chunks), batch)
 
 
 def test_directory_of_parquet_files_reads_as_one_dataset(tmp_path):
@@ -192,3 +194,12 @@ def test_concat_batches_keeps_rows_aligned_when_batches_differ():
     assert joined.extra.num_rows == 5
     assert joined.extra.column("ra").to_pylist()[2:] == [None, None, None]
     assert joined.n_nonfinite.tolist() == [0] * 5
+
+
+def test_arrow_ipc_stream_file_is_read_like_an_ipc_file(tmp_path, batch):
+    table = spectra_to_table(batch)
+    with pa.OSFile(str(tmp_path / "s.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    loaded, rejects = read_spectra(tmp_path / "s.arrow")
+    assert rejects == []
+    assert_same_spectra(loaded, batch)

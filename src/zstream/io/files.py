@@ -237,7 +237,13 @@ def _rebatch(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.
             yield record_batch.slice(start, batch_size)
 
 
+def _refuse_shared_grid(path: Path, shared: np.ndarray | None) -> None:
+    if shared is not None:
+        raise UserError(f"{path}: a shared wavelength grid applies to Parquet/Arrow tables only; JSONL and FITS records carry their own")
+
+
 def _iter_jsonl(path: Path, batch_size: int, shared: np.ndarray | None) -> Batches:
+    _refuse_shared_grid(path, shared)
     with path.open("rb") as lines:
         numbered = ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
         while chunk := list(islice(numbered, batch_size)):
@@ -245,6 +251,7 @@ def _iter_jsonl(path: Path, batch_size: int, shared: np.ndarray | None) -> Batch
 
 
 def _iter_fits(path: Path, batch_size: int, shared: np.ndarray | None) -> Batches:
+    _refuse_shared_grid(path, shared)
     files = sorted(p for p in path.iterdir() if is_fits_path(p)) if path.is_dir() else [path]
     for start in range(0, len(files), batch_size):
         collector = BatchCollector()

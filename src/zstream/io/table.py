@@ -91,7 +91,7 @@ def table_to_spectra(
     _require_columns(table, wavelength is not None)
     ids = _binary_ids(table.column("spectrum_id"))
     n_rows = table.num_rows
-    wavelengths = _list_rows(table, "wavelength", pa.types.is_floating, np.float64, n_rows)
+    wavelengths = _list_rows(table, "wavelength", _is_number, np.float64, n_rows)
     fluxes = _list_rows(table, "flux", _is_number, np.float32, n_rows)
     ivars = _list_rows(table, "ivar", _is_number, np.float32, n_rows)
     masks = _list_rows(table, "mask", pa.types.is_boolean, bool, n_rows)
