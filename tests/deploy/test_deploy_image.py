@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
+import subprocess
+import sys
 
 from deploy_checks import DOCKERIGNORE, REPO, dockerfile, image_user_id
 
 from zstream.service.config import ServiceConfig, env_of
+from zstream.service.health import HealthServer
+from zstream.service.metrics import ServiceMetrics
 
 PREAMBLE, STAGES = dockerfile()
 RUNTIME = STAGES[-1]
@@ -65,6 +70,25 @@ def test_healthcheck_probes_readiness_on_the_metrics_port():
     assert "/readyz" in healthcheck
     assert env_of("metrics_port") in healthcheck and repr(str(port)) in healthcheck
     assert RUNTIME.arguments("EXPOSE") == [str(port)]
+
+
+def test_the_healthcheck_command_follows_the_service_readiness():
+    (healthcheck,) = RUNTIME.arguments("HEALTHCHECK")
+    command = json.loads(healthcheck[healthcheck.index("CMD") + len("CMD"):])
+    assert command[0] == "python"
+    readiness = {"ready": False}
+    server = HealthServer(ServiceMetrics(), lambda: (readiness["ready"], "test"), "127.0.0.1", 0).start()
+    try:
+        env = {**os.environ, env_of("metrics_port"): str(server.port)}
+
+        def probe() -> int:
+            return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30).returncode
+
+        assert probe() != 0
+        readiness["ready"] = True
+        assert probe() == 0
+    finally:
+        server.stop()
 
 
 def test_every_copied_source_exists_and_is_in_the_build_context():
