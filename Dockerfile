@@ -1,7 +1,7 @@
 # zstream service image: `zstream serve`, non-root, health-checked on /readyz.
 #
-#   docker build -t zstream:cpu .                        # CPU torch (default, small)
-#   docker build --build-arg VARIANT=cuda -t zstream:cuda .   # CUDA torch (needs the NVIDIA container runtime)
+#   docker build -t zstream:0.1.0 .                                 # CPU torch (default, small)
+#   docker build --build-arg VARIANT=cuda -t zstream:0.1.0-cuda .   # CUDA torch (NVIDIA container runtime)
 #
 # Configuration: mount a TOML file and pass `--config FILE`, and/or set ZSTREAM_* environment
 # variables (see docs/configuration.md). The image sets no ZSTREAM_* variable itself, so a
