@@ -106,3 +106,14 @@ def test_fits_with_a_non_length_wavelength_unit_is_rejected(tmp_path):
     _, rejects = read_spectra(tmp_path / "s.fits")
     assert rejects[0].reason == Reason.INVALID_FITS
     assert "'s'" in rejects[0].detail
+
+
+def test_non_linear_wavelength_wcs_is_rejected_not_misread(tmp_path):
+    flux, variance = _flux_and_variance()
+    data = fits.ImageHDU(flux, name="DATA")
+    data.header.update(CRVAL1=3.68, CDELT1=1e-4, CRPIX1=1.0, CTYPE1="WAVE-LOG")
+    fits.HDUList([fits.PrimaryHDU(), data, fits.ImageHDU(variance, name="STAT")]).writeto(tmp_path / "log.fits")
+    _, rejects = read_spectra(tmp_path / "log.fits")
+    assert rejects[0].reason == Reason.INVALID_FITS
+    assert rejects[0].detail.startswith(str(tmp_path / "log.fits"))
+    assert "WAVE-LOG" in rejects[0].detail

@@ -64,12 +64,12 @@ def read_fits_spectrum(path: str | Path) -> dict:
             if record is None:
                 raise RecordError(
                     Reason.INVALID_FITS,
-                    f"{path}: no binary table with wavelength/flux/ivar-or-variance columns and no 1-D "
+                    "no binary table with wavelength/flux/ivar-or-variance columns and no 1-D "
                     "image with a linear wavelength WCS plus a variance extension",
                 )
             record["spectrum_id"] = _spectrum_id(hdus, path)
-    except RecordError:
-        raise
+    except RecordError as error:
+        raise RecordError(error.reason, f"{path}: {error.detail}") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RecordError(Reason.INVALID_FITS, f"{path}: cannot read as FITS spectrum ({error})") from None
     return record
@@ -110,6 +110,8 @@ def _from_image(hdus: fits.HDUList) -> dict | None:
     step = header.get("CDELT1", header.get("CD1_1"))
     if "CRVAL1" not in header or step is None:
         return None
+    if "-" in str(header.get("CTYPE1", "")):  # e.g. WAVE-LOG, WAVE-TAB: not a linear axis
+        raise RecordError(Reason.INVALID_FITS, f"wavelength axis CTYPE1={header['CTYPE1']!r} is not linear; only linear WCS is read")
     pixel = np.arange(1, header["NAXIS1"] + 1, dtype=np.float64)
     wavelength = header["CRVAL1"] + (pixel - header.get("CRPIX1", 1.0)) * step
     flux = np.asarray(data_hdu.data, dtype=np.float64)
