@@ -137,9 +137,12 @@ class Archive:
             yield batch
 
     def save_basis(self, basis: Basis) -> Path:
-        """Keep a copy of a promoted basis under ``bases/``."""
+        """Keep a copy of a served basis under ``bases/`` (once per version)."""
         path = self.bases_dir / f"{basis.version}.parquet"
-        save_basis(basis, path)
+        if not path.exists():
+            staging = path.with_suffix(".tmp")
+            save_basis(basis, staging)
+            staging.replace(path)
         return path
 
     def enforce_retention(self) -> int:

@@ -17,7 +17,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +125,11 @@ def settings() -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(ServiceConfig)
 
 
+def names_in_group(group: str) -> list[str]:
+    """Names of the settings of one group (``kafka``, ``security``, ``processing``…)."""
+    return [item.name for item in settings() if item.metadata["group"] == group]
+
+
 def flag_of(name: str) -> str:
     """Command-line flag of setting ``name``."""
     return "--" + name.replace("_", "-")
@@ -167,10 +172,20 @@ def _convert(item: dataclasses.Field, value: Any, source: str) -> Any:
         ) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per setting to ``parser`` (default ``None`` = not given on the command line)."""
+def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    """Add one flag per setting to ``parser`` (default ``None`` = not given on the command line).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    names : iterable of str, optional
+        Only these settings (commands that need a few of them, e.g. replay); all by default.
+    """
+    wanted = None if names is None else set(names)
     groups: dict[str, argparse._ArgumentGroup] = {}
     for item in settings():
+        if wanted is not None and item.name not in wanted:
+            continue
         group_name = item.metadata["group"]
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(f"{group_name} settings"))
         kind = _base_type(item)

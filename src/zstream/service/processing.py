@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from zstream.io import RESULT_SCHEMA, Reason, RecordError, SpectrumBatch, concat_batches, decode_message
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
-from zstream.service.serving import ServingBasis
+
+if TYPE_CHECKING:
+    from zstream.service.serving import ServingBasis
 
 
 class InputRecord(Protocol):

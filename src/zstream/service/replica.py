@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartitio
 from kafka.errors import KafkaError
 
 from zstream.device import resolve_device
-from zstream.io import Basis, encode_result_json
+from zstream.io import Basis
 from zstream.service import clients
 from zstream.service.archive import Archive
 from zstream.service.basis_sync import BasisFollower
@@ -28,9 +28,11 @@ from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer
 from zstream.service.metrics import ServiceMetrics
-from zstream.service.processing import DeadLetter, InputRecord, ProcessedBatch, process_records
+from zstream.service.outputs import dead_letter_message, result_message, result_record
+from zstream.service.processing import InputRecord, ProcessedBatch, process_records
 from zstream.service.refit import RefitWorker
 from zstream.service.serving import ServingBasis
+from zstream.service.traffic import Message
 from zstream.service.versions import point_serving, publish_basis
 
 log = logging.getLogger("zstream.service")
@@ -87,6 +89,8 @@ class Replica:
         consumer: KafkaConsumer | None = None
         try:
             self._swap_to(follower.initial(self._producer, self.config.basis))
+            if self.archive is not None:
+                self.archive.save_basis(self.serving.basis)
             follower.start()
             consumer = clients.input_consumer(self.config)
             self._connected = True
@@ -164,9 +168,11 @@ class Replica:
         processed = process_records(records, self.serving, max_message_bytes=self.config.max_message_bytes)
         self.metrics.scan_duration.observe(processed.scan_seconds)
         processing_ms = (time.monotonic() - started) * 1000.0
-        futures = [self._send_result(row, source, processing_ms)
-                   for row, source in zip(processed.results.to_pylist(), processed.sources)]
-        futures += [self._send_dead_letter(letter) for letter in processed.dead_letters]
+        futures = [
+            self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
+            for row, source in zip(processed.results.to_pylist(), processed.sources)
+        ]
+        futures += [self._send(self.config.dlq_topic, dead_letter_message(letter)) for letter in processed.dead_letters]
         self._producer.flush()
         for future in futures:
             future.get(timeout=0)  # raises if any send failed: then nothing is committed
@@ -183,38 +189,8 @@ class Replica:
         self.metrics.batch_duration.observe(time.monotonic() - started)
         self.batches_done += 1
 
-    def _send_result(self, row: dict, source: InputRecord, processing_ms: float):
-        row |= {
-            "input_topic": source.topic,
-            "input_partition": source.partition,
-            "input_offset": source.offset,
-            "processing_ms": round(processing_ms, 3),
-        }
-        return self._producer.send(
-            self.config.output_topic,
-            key=row["spectrum_id"].encode(),
-            value=encode_result_json(row),
-            headers=[(clients.CONTENT_TYPE_HEADER, clients.JSON_CONTENT_TYPE.encode()),
-                     ("basis-version", row["basis_version"].encode())],
-        )
-
-    def _send_dead_letter(self, letter: DeadLetter):
-        source = letter.source
-        headers = [
-            (clients.CONTENT_TYPE_HEADER,
-             clients.header(source.headers, clients.CONTENT_TYPE_HEADER) or clients.JSON_CONTENT_TYPE.encode()),
-            ("zstream-reason", letter.reason.value.encode()),
-            ("zstream-error", letter.detail.encode("utf-8", "replace")),
-            ("zstream-source-topic", source.topic.encode()),
-            ("zstream-source-partition", str(source.partition).encode()),
-            ("zstream-source-offset", str(source.offset).encode()),
-        ]
-        key = None
-        if letter.spectrum_id is not None:
-            spectrum_id = letter.spectrum_id.encode("utf-8", "surrogateescape")
-            headers.append(("zstream-spectrum-id", spectrum_id))
-            key = spectrum_id
-        return self._producer.send(self.config.dlq_topic, key=key, value=source.value, headers=headers)
+    def _send(self, topic: str, message: Message):
+        return self._producer.send(topic, key=message.key, value=message.value, headers=list(message.headers))
 
     def _count(self, processed: ProcessedBatch) -> None:
         self.metrics.results_produced.inc(processed.results.num_rows)
