@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.calibratecmd",
     "zstream.io.cli",
     "zstream.servecmd",
+    "zstream.replaycmd",
 )
 
 
