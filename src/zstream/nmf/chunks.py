@@ -134,8 +134,8 @@ class DeviceChunks:
         for _, flux, ivar in self._source.blocks():
             rows = slice(start, start + flux.shape[0])
             start = rows.stop
-            flux_t = torch.as_tensor(flux).to(self._device, self._dtype)
-            ivar_t = torch.as_tensor(ivar).to(self._device, self._dtype)
+            flux_t = torch.from_numpy(np.require(flux, requirements="W")).to(self._device, self._dtype)
+            ivar_t = torch.from_numpy(np.require(ivar, requirements="W")).to(self._device, self._dtype)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
             weighted_flux = flux_t * ivar_t

@@ -54,13 +54,13 @@ def data_shift(projection: torch.Tensor, method: str, shift: float, weight_proje
 
 
 def pair_products(factors: torch.Tensor) -> torch.Tensor:
-    """Return the distinct row-wise products f_k f_l (k <= l) of ``factors`` (m, k), shape (m, k(k+1)/2).
+    """Return the distinct products f_k f_l (k <= l) of the rows of ``factors`` (k, m), shape (k(k+1)/2, m).
 
     The Gram terms are symmetric in (k, l), so only these products are needed;
     ``unpack_pairs`` restores the full (k, k) layout.
     """
-    upper = torch.triu_indices(factors.shape[1], factors.shape[1], device=factors.device)
-    return factors[:, upper[0]] * factors[:, upper[1]]
+    upper = torch.triu_indices(factors.shape[0], factors.shape[0], device=factors.device)
+    return factors[upper[0]] * factors[upper[1]]
 
 
 def unpack_pairs(pairs: torch.Tensor, k: int) -> torch.Tensor:
@@ -102,10 +102,10 @@ def coefficient_terms(templates: torch.Tensor, chunk: Chunk, with_weights: bool)
         Also compute V Tᵀ (Shift-NMF).
     """
     k = templates.shape[0]
-    right = pair_products(templates.T)
+    right = pair_products(templates)
     if with_weights:
-        right = torch.cat([right, templates.T], dim=1)
-    weighted = chunk.ivar @ right
+        right = torch.cat([right, templates])
+    weighted = chunk.ivar @ right.T
     n_pairs = k * (k + 1) // 2
     gram = unpack_pairs(weighted[:, :n_pairs], k)
     return CoefficientTerms(chunk.weighted_flux @ templates.T, gram, weighted[:, n_pairs:] if with_weights else None)
@@ -226,10 +226,10 @@ class TemplateSums:
     def add(self, coefficients: torch.Tensor, chunk: Chunk) -> None:
         """Add one block's Cᵀ(V∘X), Σ_i (c_i ⊗ c_i) V_i and, for Shift-NMF, Cᵀ V."""
         self.projection.addmm_(coefficients.T, chunk.weighted_flux)
-        left = pair_products(coefficients)
+        left = pair_products(coefficients.T)
         if self.with_weights:
-            left = torch.cat([left, coefficients], dim=1)
-        self._weighted.addmm_(left.T, chunk.ivar)
+            left = torch.cat([left, coefficients.T])
+        self._weighted.addmm_(left, chunk.ivar)
 
     def model_projection(self, templates: torch.Tensor) -> torch.Tensor:
         """Return Cᵀ(V∘(C T)) summed over spectra, shape (k, n_pixels), for the given templates."""
