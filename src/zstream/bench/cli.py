@@ -10,6 +10,7 @@ import importlib
 
 BENCHMARKS: tuple[str, ...] = (
     "zstream.io.bench",
+    "zstream.bench.nmf",
 )
 
 
