@@ -171,11 +171,18 @@ class Archive:
 
 
 def confident_mask(results: pa.Table) -> pa.ChunkedArray:
-    """Results worth learning from: a source, not a blend, no warning bit set."""
-    confident = pc.and_(
-        pc.and_(results.column("is_source"), pc.invert(results.column("is_blend"))),
-        pc.equal(results.column("warnings"), 0),
+    """Results worth learning from: a source, not a blend, no warning that doubts the redshift.
+
+    Masked bad pixels and a solver limit at some other trial z do not disqualify a result.
+    """
+    from zstream.redshift import ZWarning  # imported here: zstream.redshift loads torch
+
+    doubtful = int(
+        ZWarning.LITTLE_COVERAGE | ZWarning.SMALL_DELTA_CHI2 | ZWarning.Z_AT_EDGE
+        | ZWarning.NEGATIVE_MEDIAN_FLUX | ZWarning.ALL_MASKED | ZWarning.BAD_CURVATURE
     )
+    clean = pc.equal(pc.bit_wise_and(results.column("warnings"), doubtful), 0)
+    confident = pc.and_(pc.and_(results.column("is_source"), pc.invert(results.column("is_blend"))), clean)
     return pc.fill_null(confident, False)
 
 
