@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.io.cli",
     "zstream.servecmd",
     "zstream.replaycmd",
+    "zstream.basiscmd",
 )
 
 
