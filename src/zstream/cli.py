@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.simcmd",
     "zstream.evaluatecmd",
     "zstream.calibratecmd",
+    "zstream.selectrankcmd",
     "zstream.io.cli",
     "zstream.servecmd",
     "zstream.replaycmd",
