@@ -1,0 +1,125 @@
+"""Settings of a redshift scan, from code or from a TOML thresholds file."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from zstream.errors import UserError
+
+THRESHOLD_KEYS = {"source_log10_delta_chi2", "blend_delta_chi2"}
+"""Keys of the ``[thresholds]`` table that :meth:`ScanConfig.from_toml` reads."""
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """How to scan: trial redshifts, decision thresholds and batching.
+
+    Attributes
+    ----------
+    z_min, z_max, z_step : float
+        Trial redshift grid ``z_min, z_min + z_step, ..., ≤ z_max`` (seed 002: 0–6.7 by 0.0005).
+    source_log10_delta_chi2 : float
+        ``is_source`` when log10 Δχ² exceeds this (seed 002, Sect. 4.3: −2).
+    blend_delta_chi2 : float
+        ``is_blend`` when the blend rescan finds a minimum with Δχ² above this (Sect. 4.4: 0.011).
+    blend : bool
+        Run the blend rescan at all.
+    keep_chi2 : bool
+        Keep each spectrum's χ²(z) curve in :attr:`Scanner.last_chi2`.
+    batch_size : int
+        Spectra per call of the batched engine (bounds memory: about 15 MB per spectrum).
+    confusion_window : float
+        Minima within ``confusion_window · (1 + z1)`` of the best redshift belong to it: they are
+        skipped when looking for the second minimum (robustness) and for a blend.
+    max_nnls_iter : int
+        Iteration limit of the batched non-negative solver per trial redshift.
+    """
+
+    z_min: float = 0.0
+    z_max: float = 6.7
+    z_step: float = 0.0005
+    source_log10_delta_chi2: float = -2.0
+    blend_delta_chi2: float = 0.011
+    blend: bool = True
+    keep_chi2: bool = False
+    batch_size: int = 16
+    confusion_window: float = 0.005
+    max_nnls_iter: int = 50
+
+    def __post_init__(self) -> None:
+        if not (self.z_min > -1.0 and self.z_max > self.z_min and self.z_step > 0):
+            raise UserError(
+                f"scan redshift grid: need -1 < z_min < z_max and z_step > 0, got z_min={self.z_min}, "
+                f"z_max={self.z_max}, z_step={self.z_step}; fix --z-min/--z-max/--z-step"
+            )
+        if self.n_z < 3:
+            raise UserError(f"scan redshift grid has {self.n_z} trial redshifts, need at least 3; lower --z-step")
+        if self.batch_size < 1 or self.max_nnls_iter < 1:
+            raise UserError(
+                f"batch_size and max_nnls_iter must be ≥ 1, got {self.batch_size} and {self.max_nnls_iter}"
+            )
+        if not all(math.isfinite(v) for v in (self.source_log10_delta_chi2, self.blend_delta_chi2)):
+            raise UserError("thresholds source_log10_delta_chi2 and blend_delta_chi2 must be finite numbers")
+
+    @property
+    def n_z(self) -> int:
+        """Number of trial redshifts."""
+        return int(math.floor((self.z_max - self.z_min) / self.z_step + 1e-9)) + 1
+
+    @property
+    def z_grid(self) -> np.ndarray:
+        """Trial redshifts, shape ``(n_z,)``, float64."""
+        return self.z_min + self.z_step * np.arange(self.n_z, dtype=np.float64)
+
+    def with_thresholds(self, path: str | Path) -> "ScanConfig":
+        """Copy of this config with the thresholds read from the TOML file ``path``."""
+        return replace(self, **read_thresholds(path))
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: object) -> "ScanConfig":
+        """Config with defaults, thresholds from ``path`` (``[thresholds]`` table), then ``overrides``.
+
+        Raises
+        ------
+        UserError
+            When the file is missing, is not TOML, or holds unknown or non-numeric threshold keys.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise UserError(f"unknown ScanConfig settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{**read_thresholds(path), **overrides})
+
+
+def read_thresholds(path: str | Path) -> dict[str, float]:
+    """Read the ``[thresholds]`` table of a TOML file (keys in :data:`THRESHOLD_KEYS`).
+
+    Raises
+    ------
+    UserError
+        When the file cannot be read or parsed, or a key is unknown or not a number.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"thresholds file {path} not found; give an existing TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"thresholds file {path} is not valid TOML ({error}); fix the file") from None
+    table = document.get("thresholds")
+    if not isinstance(table, dict):
+        raise UserError(f"thresholds file {path} has no [thresholds] table; add one with keys {sorted(THRESHOLD_KEYS)}")
+    unknown = set(table) - THRESHOLD_KEYS
+    if unknown:
+        raise UserError(f"thresholds file {path}: unknown keys {sorted(unknown)}; known: {sorted(THRESHOLD_KEYS)}")
+    values = {}
+    for key, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"thresholds file {path}: {key} = {value!r} is not a number; write e.g. {key} = -2.0")
+        values[key] = float(value)
+    return values

@@ -1,0 +1,235 @@
+"""From a χ²(z) curve to a redshift: exact refinement, z_err, Δχ² and robustness.
+
+* Refinement: starting from the best integer pixel shift, χ² is evaluated exactly
+  (float64, templates linearly interpolated at fractional shifts, exact NNLS)
+  at the shift and its two neighbours, walking downhill until the middle one is
+  lowest; a parabola through the three gives the sub-pixel minimum, and its
+  curvature the 1σ error (χ² rises by 1).
+* Δχ² = 1 − χ²_min / Q1(χ²) (seed 002, Eq. 7), robustness
+  R = (min⁽²⁾ − min⁽¹⁾) / σ_Q1 (Eq. 8), where σ_Q1 is the standard deviation of
+  the χ² values at or below the first quartile and min⁽²⁾ is the lowest local
+  minimum outside the confusion window of the best one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from zstream.grid import LogGrid
+from zstream.redshift.nnls import nnls_exact
+
+MAX_WALK = 8
+"""Exact downhill steps allowed when the fast curve's best shift is not the exact minimum."""
+
+
+@dataclass
+class ExactFit:
+    """Exact non-negative fit at one fractional shift."""
+
+    shift: float
+    chi2: float
+    coefficients: np.ndarray
+    model: np.ndarray
+
+
+@dataclass
+class Refined:
+    """Refined minimum of one spectrum's χ² curve.
+
+    Attributes
+    ----------
+    shift : float
+        Sub-pixel shift of the minimum.
+    z, z_err : float
+        Redshift and its 1σ error (NaN when the curvature is not positive).
+    fit : ExactFit
+        Exact fit at ``shift``.
+    """
+
+    shift: float
+    z: float
+    z_err: float
+    fit: ExactFit
+
+
+def shifted_templates(templates: np.ndarray, position: np.ndarray, shift: float) -> np.ndarray:
+    """Templates moved redward by ``shift`` pixels, sampled at fractional grid ``position``.
+
+    Linear interpolation between grid pixels (as the reference interpolates the basis);
+    zero where the template grid does not reach.
+
+    Parameters
+    ----------
+    templates : ndarray (k, n_pixels)
+    position : ndarray (n,)
+        Fractional grid index of each observed pixel (observed frame).
+    shift : float
+
+    Returns
+    -------
+    ndarray (k, n), float64
+    """
+    rest = position - shift
+    left = np.floor(rest).astype(np.int64)
+    frac = rest - left
+    n_pixels = templates.shape[1]
+    out = np.zeros((templates.shape[0], position.size))
+    for index, factor in ((left, 1.0 - frac), (left + 1, frac)):
+        ok = (index >= 0) & (index < n_pixels)
+        out[:, ok] += templates[:, index[ok]] * factor[ok]
+    return out
+
+
+def exact_fit(templates: np.ndarray, position: np.ndarray, flux: np.ndarray, weight: np.ndarray, shift: float) -> ExactFit:
+    """Exact weighted NNLS fit of native pixels by templates at a fractional shift.
+
+    Parameters
+    ----------
+    templates : ndarray (k, n_pixels), float64
+    position : ndarray (n,)
+        Fractional grid index of each usable native pixel.
+    flux, weight : ndarray (n,), float64
+        Flux per log10 λ and inverse variance of those pixels.
+    shift : float
+        Pixel shift (redshift ``grid.z_of(shift)``).
+
+    Returns
+    -------
+    ExactFit
+        ``model`` is on the native pixels, shape ``(n,)``.
+    """
+    design = shifted_templates(templates, position, shift)
+    weighted = design * weight
+    coefficients = nnls_exact(weighted @ design.T, weighted @ flux)
+    model = coefficients @ design
+    chi2 = float(np.sum(weight * (flux - model) ** 2))
+    return ExactFit(shift, chi2, coefficients, model)
+
+
+def refine_minimum(
+    templates: np.ndarray,
+    position: np.ndarray,
+    flux: np.ndarray,
+    weight: np.ndarray,
+    best_shift: int,
+    shift_bounds: tuple[float, float],
+    grid: LogGrid,
+) -> Refined:
+    """Sub-pixel minimum and 1σ error around an integer shift, with exact fits.
+
+    Parameters
+    ----------
+    templates : ndarray (k, n_pixels), float64
+    position, flux, weight : ndarray (n,)
+        Usable native pixels: fractional grid index, flux per log10 λ, inverse variance.
+    best_shift : int
+        Best integer shift from the fast scan.
+    shift_bounds : (float, float)
+        Shifts of the first and last trial redshift; the minimum is kept inside.
+    grid : LogGrid
+
+    Returns
+    -------
+    Refined
+    """
+    lo, hi = shift_bounds
+
+    def fit(shift: float) -> ExactFit:
+        return exact_fit(templates, position, flux, weight, min(max(shift, lo), hi))
+
+    centre = fit(best_shift)
+    left, right = fit(best_shift - 1), fit(best_shift + 1)
+    for _ in range(MAX_WALK):
+        if left.chi2 < centre.chi2 and left.chi2 <= right.chi2 and left.shift > lo:
+            right, centre, left = centre, left, fit(left.shift - 1)
+        elif right.chi2 < centre.chi2 and right.shift < hi:
+            left, centre, right = centre, right, fit(right.shift + 1)
+        else:
+            break
+    curvature = (left.chi2 - 2 * centre.chi2 + right.chi2) / 2  # χ² ≈ curvature · (s − s0)² + const
+    best = centre
+    z_err = math.nan
+    if curvature > 0 and left.shift < centre.shift < right.shift:
+        offset = (left.chi2 - right.chi2) / (4 * curvature)
+        if abs(offset) < 1:
+            candidate = fit(centre.shift + offset)
+            if candidate.chi2 < best.chi2:
+                best = candidate
+        z_err = grid.step * math.log(10) * (1 + float(grid.z_of(best.shift))) / math.sqrt(curvature)
+    return Refined(best.shift, float(grid.z_of(best.shift)), z_err, best)
+
+
+@dataclass
+class CurveScores:
+    """Significance of the best minimum of a χ² curve (seed 002, Eqs. 7–8)."""
+
+    delta_chi2: float
+    robustness: float
+    second_index: int | None
+
+
+def local_minima(chi2: np.ndarray) -> np.ndarray:
+    """Indices of the local minima of a curve (ends count when lower than their neighbour)."""
+    padded = np.concatenate([[np.inf], chi2, [np.inf]])
+    centre = padded[1:-1]
+    is_min = (centre <= padded[:-2]) & (centre < padded[2:])
+    return np.flatnonzero(is_min)
+
+
+def outside_window(z: np.ndarray, z_best: float, window: float) -> np.ndarray:
+    """Whether each redshift lies outside the confusion window ``|z − z_best| ≤ window·(1 + z_best)``."""
+    return np.abs(z - z_best) > window * (1 + z_best)
+
+
+def score_curve(chi2: np.ndarray, z: np.ndarray, chi2_min: float, z_best: float, window: float) -> CurveScores:
+    """Δχ² and robustness of a χ² curve.
+
+    Parameters
+    ----------
+    chi2, z : ndarray (n_z,)
+        The curve on the trial grid.
+    chi2_min : float
+        The (refined) minimum χ².
+    z_best : float
+        Redshift of the minimum.
+    window : float
+        Confusion window, in units of ``1 + z``.
+
+    Returns
+    -------
+    CurveScores
+        ``robustness`` is NaN when there is no second minimum or σ_Q1 is 0.
+    """
+    q1 = float(np.percentile(chi2, 25))
+    delta = 1.0 - chi2_min / q1 if q1 > 0 else math.nan
+    sigma = float(np.std(chi2[chi2 <= q1]))
+    minima = local_minima(chi2)
+    minima = minima[outside_window(z[minima], z_best, window)]
+    if minima.size == 0:
+        return CurveScores(delta, math.nan, None)
+    second = int(minima[np.argmin(chi2[minima])])
+    robustness = (float(chi2[second]) - chi2_min) / sigma if sigma > 0 else math.nan
+    return CurveScores(delta, robustness, second)
+
+
+def blend_score(chi2_blend: np.ndarray, z: np.ndarray, z_best: float, window: float) -> tuple[float, float | None]:
+    """Best blend candidate in the rescan curve (seed 002, Sect. 4.4d).
+
+    Returns
+    -------
+    score : float
+        Highest Δχ² = 1 − χ²₂(z_m) / Q1(χ²₂) over local minima ``z_m`` outside the confusion
+        window of the best redshift (NaN when there is none).
+    z_blend : float or None
+        Redshift of that minimum.
+    """
+    q1 = float(np.percentile(chi2_blend, 25))
+    minima = local_minima(chi2_blend)
+    minima = minima[outside_window(z[minima], z_best, window)]
+    if minima.size == 0 or q1 <= 0:
+        return math.nan, None
+    best = int(minima[np.argmin(chi2_blend[minima])])
+    return 1.0 - float(chi2_blend[best]) / q1, float(z[best])
