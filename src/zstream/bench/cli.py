@@ -11,6 +11,7 @@ import importlib
 BENCHMARKS: tuple[str, ...] = (
     "zstream.io.bench",
     "zstream.bench.nmf",
+    "zstream.bench.accuracy",
 )
 
 
