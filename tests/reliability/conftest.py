@@ -28,6 +28,10 @@ STOP_BOUND_S = 30.0
 """How long a replica may take from SIGTERM to exit (well inside the k8s grace period)."""
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "slow: a scenario with real service processes or broker restarts (runs in CI)")
+
+
 @pytest.fixture(scope="session")
 def basis_files(tmp_path_factory) -> tuple[Path, Path]:
     """Two saved k = 3 bases on the coarse grid, different versions (for hot swaps)."""

@@ -72,7 +72,9 @@ class Reconciliation:
     unknown : list of Outcome
         Outcomes naming an input that is not on the input topic.
     duplicates : dict
-        ``(partition, offset, spectrum_id)`` → every outcome delivered for it, where more than one was.
+        ``(partition, offset, spectrum_id)`` → every outcome delivered for it, where it got more than one
+        result or the same dead letter twice (a message holding one id twice rightly gives a result and a
+        ``duplicate_id_in_batch`` dead letter: that alone is no duplicate).
     reasons : Counter
         Distinct dead letters per reason code.
     versions : Counter
@@ -88,8 +90,11 @@ class Reconciliation:
 
     @property
     def inconsistent(self) -> dict[tuple[int, int, str | None], list[Outcome]]:
-        """Duplicates whose repeats differ (result vs dead letter, other basis version or reason)."""
-        return {key: outcomes for key, outcomes in self.duplicates.items() if len(set(outcomes)) > 1}
+        """Duplicates whose repeats disagree: results under two basis versions, or two different reasons."""
+        return {
+            key: outcomes for key, outcomes in self.duplicates.items()
+            if any(len({o.label for o in outcomes if o.kind == kind}) > 1 for kind in ("result", "dead_letter"))
+        }
 
     @property
     def complete(self) -> bool:
@@ -128,8 +133,14 @@ def reconcile(inputs: Iterable, outputs: Iterable, output_topic: str) -> Reconci
     report = Reconciliation(len(input_positions))
     report.missing = sorted(input_positions - answered)
     report.unknown = [outcomes[0] for key, outcomes in delivered.items() if key[:2] not in input_positions]
-    report.duplicates = {key: outcomes for key, outcomes in delivered.items() if len(outcomes) > 1}
+    report.duplicates = {key: outcomes for key, outcomes in delivered.items() if _repeats(outcomes)}
     for outcomes in delivered.values():
         for outcome in set(outcomes):
             (report.versions if outcome.kind == "result" else report.reasons)[outcome.label] += 1
     return report
+
+
+def _repeats(outcomes: list[Outcome]) -> bool:
+    """More than one result, or one dead-letter reason more than once."""
+    kinds = Counter(outcome.label if outcome.kind == "dead_letter" else "result" for outcome in outcomes)
+    return max(kinds.values()) > 1

@@ -1,0 +1,131 @@
+"""Process faults against a real broker, with real ``zstream serve`` processes.
+
+One scenario, to keep consumer-group joins few: two replicas share a group
+while good and bad traffic flows; one is SIGKILLed mid-stream and its
+partitions move to the other; it is restarted; then both get SIGTERM while
+traffic still flows. At every step the topics are reconciled: every input ends
+as results or dead letters (each with its reason), duplicates carry the same key
+and basis version, and after SIGTERM exactly the answered inputs are committed.
+A SASL password set on both replicas appears in no log line and not on /metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from zstream.service.traffic import json_messages, send
+from zstream.sim import simulate
+
+from bad_inputs import bad_messages
+from conftest import STOP_BOUND_S, ledger, make_config, producer_for
+
+TIMEOUT_S = 120
+SECRET = "s3cr3t-sasl-Passw0rd"
+
+
+def _wave(n: int, seed: int, name: str):
+    batch, _ = simulate(n, seed=seed)
+    batch.spectrum_id = [f"{name}-{i:04d}" for i in range(n)]
+    return batch
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _wait_ready(port: int, timeout_s: float = TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _get(port, "/readyz")[0] != 200:
+        assert time.monotonic() < deadline, f"replica on port {port} not ready in {timeout_s} s"
+        time.sleep(0.3)
+
+
+def _lag_partitions(metrics_text: str) -> set[str]:
+    return {line.split('partition="')[1].split('"')[0]
+            for line in metrics_text.splitlines() if line.startswith("zstream_consumer_lag{")}
+
+
+def _committed(config) -> dict[int, int]:
+    probe = KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=config.group_id,
+                          enable_auto_commit=False)
+    try:
+        return {p: probe.committed(TopicPartition(config.input_topic, p)) or 0 for p in range(config.topic_partitions)}
+    finally:
+        probe.close()
+
+
+@pytest.mark.slow
+def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, serve_process):
+    config = make_config(kafka_broker.bootstrap_servers, basis_files[0], tmp_path)
+    kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic],
+                               partitions=config.topic_partitions)
+    producer = producer_for(config)
+    first = _wave(40, seed=21, name="first")
+    catalogue = bad_messages(first, config.max_message_bytes)
+    sent = send(producer, config.input_topic, [*json_messages(first), *(m for m, _ in catalogue)])
+    expected = len(first) + 1 + len(catalogue)  # + the first copy of the duplicated id
+
+    replicas = [serve_process(config, name, ZSTREAM_SASL_PLAIN_PASSWORD=SECRET) for name in ("a", "b")]
+    ports = [replica.metrics_port() for replica in replicas]
+    for port in ports:
+        _wait_ready(port)
+    report = ledger(config, expected, TIMEOUT_S)
+    assert report.complete and not report.duplicates, report.summary()
+    assert report.reasons == Counter(reason.value for _, reason in catalogue)
+
+    # SIGKILL replica a while traffic flows; b takes over every partition and nothing goes missing
+    second = _wave(120, seed=22, name="second")
+    traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(second)),
+                               kwargs={"rate": 40.0})
+    traffic.start()
+    time.sleep(1.5)
+    replicas[0].kill()
+    traffic.join(TIMEOUT_S)
+    expected += len(second)
+    report = ledger(config, expected, TIMEOUT_S)
+    assert report.complete, report.summary()
+    assert not report.inconsistent, report.summary()
+    assert _lag_partitions(_get(ports[1], "/metrics")[1]) == {str(p) for p in range(config.topic_partitions)}
+
+    # restart a; the group rebalances over both again and keeps up
+    replicas[0] = serve_process(config, "a-restarted", ZSTREAM_SASL_PLAIN_PASSWORD=SECRET)
+    ports[0] = replicas[0].metrics_port()
+    _wait_ready(ports[0])
+    third = _wave(24, seed=23, name="third")
+    send(producer, config.input_topic, json_messages(third))
+    expected += len(third)
+    report = ledger(config, expected, TIMEOUT_S)
+    assert report.complete and not report.inconsistent, report.summary()
+    metrics_texts = [_get(port, "/metrics")[1] for port in ports]
+
+    # SIGTERM both while traffic flows: each finishes its batch, flushes, commits and exits 0 in bound
+    last = _wave(200, seed=24, name="last")
+    traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(last)),
+                               kwargs={"rate": 60.0})
+    traffic.start()
+    time.sleep(1.0)
+    stops = [replica.terminate(STOP_BOUND_S) for replica in replicas]
+    traffic.join(TIMEOUT_S)
+    assert [code for code, _ in stops] == [0, 0], [replica.log()[-2000:] for replica in replicas]
+
+    committed = _committed(config)
+    report = ledger(config, 0, 5)
+    for partition, offset in report.missing:
+        assert offset >= committed[partition], f"input {partition}:{offset} committed but never answered"
+    assert not report.unknown and not report.inconsistent, report.summary()
+    assert sum(committed.values()) == report.n_inputs - len(report.missing), (committed, report.summary())
+
+    for text in [replica.log() for replica in replicas] + metrics_texts:
+        assert SECRET not in text
+    producer.close()
