@@ -93,3 +93,8 @@ def test_secrets_are_redacted_and_security_passes_through(tmp_path: Path):
     assert options["sasl_plain_password"] == "hunter2"
     assert options["ssl_cafile"] == str(tmp_path / "ca.pem")
     assert "ssl_keyfile" not in options
+
+
+def test_empty_value_unsets_an_optional_setting():
+    config = load_config(_parse([]), env={env_of("archive"): "", env_of("sasl_mechanism"): ""})
+    assert config.archive is None and config.sasl_mechanism is None

@@ -155,6 +155,8 @@ def _plain(value: Any) -> Any:
 def _convert(item: dataclasses.Field, value: Any, source: str) -> Any:
     """Coerce ``value`` (from a TOML file, env var or flag) to the setting's type."""
     kind = _base_type(item)
+    if item.default is None and value == "":
+        return None  # an empty variable or flag unsets an optional setting
     try:
         if kind is bool:
             if isinstance(value, bool):

@@ -1,0 +1,79 @@
+"""Two replicas in one consumer group split the partitions; a refit during traffic is promoted
+and hot-swapped on both; `zstream basis list/rollback` move every replica back."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from zstream.cli import main
+from zstream.io import decode_result_json, save_basis
+from zstream.service.replica import Replica
+from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.sim import simulate
+
+from conftest import train_small_basis
+
+TIMEOUT_S = 150
+
+
+def _wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, service_config, running, tmp_path, capsys):
+    weak = train_small_basis(seed=21, n=40, k=3, max_iter=3, version="weak-v1")
+    save_basis(weak, tmp_path / "weak.parquet")
+    refitting = dataclasses.replace(
+        service_config, basis=tmp_path / "weak.parquet", batch_size=4, refit_enabled=True, refit_every_spectra=8,
+        refit_recent=64, refit_reservoir=0, refit_margin=0.0, refit_max_iter=40,
+    )
+    plain = dataclasses.replace(refitting, archive=None, refit_enabled=False)
+    kafka_broker.create_topics([refitting.input_topic, refitting.output_topic, refitting.dlq_topic], partitions=2)
+    producer = KafkaProducer(bootstrap_servers=refitting.bootstrap_servers, max_request_size=4_000_000)
+    reader = TopicReader(KafkaConsumer(bootstrap_servers=refitting.bootstrap_servers, group_id=None),
+                         [refitting.output_topic])
+    first, _ = simulate(40, seed=31)
+    second, _ = simulate(8, seed=32)
+    second.spectrum_id = [f"after-swap-{i}" for i in range(len(second))]
+    basis_flags = ["--bootstrap-servers", refitting.bootstrap_servers, "--basis-topic", refitting.basis_topic]
+
+    a, b = Replica(refitting), Replica(plain)
+    with running(a), running(b):
+        _wait_for(lambda: a.readiness()[0] and b.readiness()[0], TIMEOUT_S, "both replicas to be assigned")
+        send(producer, refitting.input_topic, json_messages(first))
+        reader.read_until(len(first), TIMEOUT_S)
+        _wait_for(lambda: a.serving.version != "weak-v1" and b.serving.version == a.serving.version,
+                  TIMEOUT_S, "a promoted refit on both replicas")
+        promoted = a.serving.version
+        send(producer, refitting.input_topic, json_messages(second))
+        reader.read_until(len(first) + len(second), TIMEOUT_S)
+
+        assert main(["basis", "list", *basis_flags]) == 0
+        listing = capsys.readouterr().out
+        assert "weak-v1" in listing and f"* {promoted}" in listing
+        assert main(["basis", "rollback", *basis_flags]) == 0
+        _wait_for(lambda: a.serving.version == b.serving.version == "weak-v1", 60, "rollback on both replicas")
+
+    results = [decode_result_json(record.value) for record in reader.records]
+    ids = [row["spectrum_id"] for row in results]
+    assert sorted(ids) == sorted([*first.spectrum_id, *second.spectrum_id])
+    assert {row["input_partition"] for row in results} == {0, 1}
+    consumed = [
+        sum(sample.value for family in r.metrics.registry.collect() for sample in family.samples
+            if sample.name == "zstream_messages_consumed_total")
+        for r in (a, b)
+    ]
+    assert all(count > 0 for count in consumed) and sum(consumed) == len(ids)
+    assert all(row["basis_version"] == promoted for row in results if row["spectrum_id"].startswith("after-swap"))
+    for replica in (a, b):
+        assert replica.metrics.basis_swaps._value.get() == 2
+    assert a.metrics.refits.labels(outcome="promoted")._value.get() >= 1
+    assert (refitting.archive / "bases" / f"{promoted}.parquet").exists()
+    reader.close()
+    producer.close()

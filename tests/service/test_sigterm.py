@@ -1,0 +1,64 @@
+"""`zstream serve` as a real process: SIGTERM mid-stream finishes the batch, commits and exits 0."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from zstream.io import decode_result_json
+from zstream.service.config import flag_of
+from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.sim import simulate
+
+EXIT_TIMEOUT_S = 60
+
+
+def _flags(config) -> list[str]:
+    names = ["bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "basis_topic", "group_id",
+             "session_timeout_ms", "heartbeat_interval_ms", "basis", "z_min", "z_max", "z_step", "device",
+             "metrics_host", "metrics_port", "max_message_bytes"]
+    return [part for name in names for part in (flag_of(name), str(getattr(config, name)))] + ["--batch-size", "3"]
+
+
+def test_sigterm_finishes_batch_commits_and_exits_zero(kafka_broker, service_config):
+    config = service_config
+    kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
+    spectra, _ = simulate(30, seed=41)
+    producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, max_request_size=4_000_000)
+    send(producer, config.input_topic, json_messages(spectra))
+    reader = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None),
+                         [config.output_topic])
+    service = subprocess.Popen(
+        [sys.executable, "-m", "zstream.cli", "serve", *_flags(config), "--no-refit-enabled"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        reader.read_until(3, 120)
+        assert reader.records, "service produced nothing"
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=EXIT_TIMEOUT_S)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    assert service.returncode == 0, output.decode()[-2000:]
+
+    time.sleep(0.5)
+    reader.poll(timeout_ms=1000)
+    produced = {}
+    for record in reader.records:
+        result = decode_result_json(record.value)
+        produced.setdefault(result["input_partition"], set()).add(result["input_offset"])
+    probe = KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=config.group_id,
+                          enable_auto_commit=False)
+    for partition in range(2):
+        committed = probe.committed(TopicPartition(config.input_topic, partition)) or 0
+        assert produced.get(partition, set()) == set(range(committed)), "results and commits disagree"
+    assert reader.records
+    probe.close()
+    reader.close()
+    producer.close()
