@@ -132,14 +132,29 @@ class DeviceChunks:
     def _stream(self) -> Iterator[Chunk]:
         start = 0
         for _, flux, ivar in self._source.blocks():
-            rows = slice(start, start + flux.shape[0])
-            start = rows.stop
             flux_t = torch.from_numpy(np.require(flux, requirements="W")).to(self._device, self._dtype)
             ivar_t = torch.from_numpy(np.require(ivar, requirements="W")).to(self._device, self._dtype)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
             weighted_flux = flux_t * ivar_t
-            yield Chunk(rows, flux_t, ivar_t, weighted_flux, float((weighted_flux * flux_t).sum()))
+            square_sums = (weighted_flux * flux_t).sum(dim=1)
+            step = _rows_per_block(flux_t)
+            for offset in range(0, flux_t.shape[0], step):
+                part = slice(offset, offset + step)
+                rows = slice(start + offset, start + min(offset + step, flux_t.shape[0]))
+                yield Chunk(rows, flux_t[part], ivar_t[part], weighted_flux[part], float(square_sums[part].sum()))
+            start += flux_t.shape[0]
+
+
+def _rows_per_block(flux: torch.Tensor) -> int:
+    """Rows per compute block: on CPU small enough that a block of V∘X and V stays in cache between the
+    coefficient and template products (about 2× faster per iteration, measured); on GPUs the whole chunk."""
+    if flux.device.type != "cpu":
+        return max(flux.shape[0], 1)
+    return max(_CPU_BLOCK_BYTES // max(flux.shape[1] * flux.element_size(), 1), 1)
+
+
+_CPU_BLOCK_BYTES = 2**21
 
 
 def _arrow_batches(X) -> Callable[[], Iterable] | None:

@@ -102,13 +102,16 @@ def coefficient_terms(templates: torch.Tensor, chunk: Chunk, with_weights: bool)
         Also compute V Tᵀ (Shift-NMF).
     """
     k = templates.shape[0]
-    right = pair_products(templates)
-    if with_weights:
-        right = torch.cat([right, templates])
-    weighted = chunk.ivar @ right.T
     n_pairs = k * (k + 1) // 2
+    n_used = n_pairs + (k if with_weights else 0)
+    # CPU GEMM with few output columns is up to 2x faster at a multiple of 16 columns (measured, MKL).
+    right = templates.new_zeros((-(-n_used // 16) * 16, templates.shape[1]))
+    right[:n_pairs] = pair_products(templates)
+    if with_weights:
+        right[n_pairs:n_used] = templates
+    weighted = chunk.ivar @ right.T
     gram = unpack_pairs(weighted[:, :n_pairs], k)
-    return CoefficientTerms(chunk.weighted_flux @ templates.T, gram, weighted[:, n_pairs:] if with_weights else None)
+    return CoefficientTerms(chunk.weighted_flux @ templates.T, gram, weighted[:, n_pairs:n_used] if with_weights else None)
 
 
 def model_projection_of(coefficients: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
