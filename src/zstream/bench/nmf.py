@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -152,7 +153,11 @@ def cases(args: argparse.Namespace) -> list[Case]:
 
 def run(args: argparse.Namespace) -> int:
     """Run every case, print one line per case with the ratio, χ² agreement and peak RSS."""
-    print(f"zstream bench nmf: k={K}, {args.iters} iterations per run, device={args.device or 'auto'}")
+    if args.threads:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[variable] = str(args.threads)
+    print(f"zstream bench nmf: k={K}, {args.iters} iterations per run, device={args.device or 'auto'}, "
+          f"threads={args.threads or 'all'} (engine and numpy)")
     header = (f"{'case':8s} {'n':>6s} {'p':>6s} {'dtype':8s} {'engine s/it':>12s} {'numpy s/it':>11s} "
               f"{'speedup':>8s} {'chi2 rel diff':>14s} {'engine RSS MB':>14s} {'numpy RSS MB':>13s}")
     print(header)
@@ -199,6 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-size", type=int, default=1000,
                         help="spectra per Arrow batch / engine chunk in the large case (default 1000)")
     parser.add_argument("--skip-large", action="store_true", help="only run the paper-shape case")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for both engine and numpy in the child processes (default: all cores)")
     parser.add_argument("--quick", action="store_true", help="small shapes for a smoke test")
     parser.add_argument("--seed", type=int, default=0, help="data and start seed (default 0)")
     parser.set_defaults(func=run)

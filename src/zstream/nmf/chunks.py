@@ -8,6 +8,7 @@ device copy and invariants (V∘X) are kept for the whole fit.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -132,8 +133,7 @@ class DeviceChunks:
     def _stream(self) -> Iterator[Chunk]:
         start = 0
         for _, flux, ivar in self._source.blocks():
-            flux_t = torch.from_numpy(np.require(flux, requirements="W")).to(self._device, self._dtype)
-            ivar_t = torch.from_numpy(np.require(ivar, requirements="W")).to(self._device, self._dtype)
+            flux_t, ivar_t = (_read_only_tensor(values).to(self._device, self._dtype) for values in (flux, ivar))
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
             weighted_flux = flux_t * ivar_t
@@ -144,6 +144,13 @@ class DeviceChunks:
                 rows = slice(start + offset, start + min(offset + step, flux_t.shape[0]))
                 yield Chunk(rows, flux_t[part], ivar_t[part], weighted_flux[part], float(square_sums[part].sum()))
             start += flux_t.shape[0]
+
+
+def _read_only_tensor(values: np.ndarray) -> torch.Tensor:
+    """Wrap an array without copying, even when read-only (Arrow buffers); the engine never writes to it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(values)
 
 
 def _rows_per_block(flux: torch.Tensor) -> int:
