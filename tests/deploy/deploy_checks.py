@@ -6,6 +6,10 @@ as data and compared with what ``zstream.service`` defines.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import functools
+import io
 import re
 import shlex
 from collections.abc import Iterator
@@ -14,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from zstream.cli import build_parser
+from zstream.service.config import ServiceConfig, load_config
 from zstream.service.metrics import ServiceMetrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,37 +177,32 @@ def compose_environment(service: dict) -> dict[str, str]:
         name: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value)) for name, value in service.get("environment", {}).items()
     }
 
-def load_settings(toml_text: str, tmp_path: Path):
-    """Load ``toml_text`` through the service's own config reader (no environment)."""
-    from zstream.service.config import load_config
 
+def load_settings(toml_text: str, tmp_path: Path) -> ServiceConfig:
+    """Load ``toml_text`` through the service's own config reader (no environment)."""
     path = tmp_path / "zstream.toml"
     path.write_text(toml_text, encoding="utf-8")
     return load_config(env={}, config_path=path)
 
 
+@functools.cache
+def zstream_parser() -> argparse.ArgumentParser:
+    """The ``zstream`` argument parser with every registered sub-command (built once)."""
+    return build_parser()
+
+
 def registered_commands() -> set[str]:
     """Sub-commands the ``zstream`` parser knows."""
-    import argparse
-
-    from zstream.cli import build_parser
-
-    parser = build_parser()
     # argparse exposes sub-parsers only through its actions list.
-    return set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+    return set(next(a for a in zstream_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
 
 
 def cli_rejection(argv: list[str]) -> str | None:
     """Why the ``zstream`` command line ``argv`` does not parse, or None when it does."""
-    import contextlib
-    import io
-
-    from zstream.cli import build_parser
-
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            build_parser().parse_args(argv)
+            zstream_parser().parse_args(argv)
     except SystemExit:
         return errors.getvalue().strip().splitlines()[-1]
     return None
