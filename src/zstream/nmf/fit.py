@@ -21,7 +21,7 @@ from zstream.nmf.normalise import normalise
 from zstream.nmf.result import NMFResult
 from zstream.nmf.smoothness import penalty
 from zstream.nmf.start import random_start, scale_to_data
-from zstream.nmf.updates import (TemplateSums, chi2_of, coefficient_terms, update_coefficients,
+from zstream.nmf.updates import (TemplateSums, chi2_of, coefficient_terms, template_products, update_coefficients,
                                  update_templates)
 from zstream.nmf.validate import check_initial, check_rank, check_settings, check_shift
 
@@ -196,9 +196,10 @@ class _Iterations:
     def _first_pass(self, C: torch.Tensor, T: torch.Tensor, scale: bool) -> TemplateSums | None:
         """Optionally scale random coefficients to the data, and accumulate the first template sums."""
         sums = self._new_sums(T)
+        products = template_products(T, with_weights=False) if scale else None
         for chunk in self.chunks:
             if scale:
-                C[chunk.rows] = scale_to_data(C[chunk.rows], coefficient_terms(T, chunk, with_weights=False))
+                C[chunk.rows] = scale_to_data(C[chunk.rows], coefficient_terms(T, products, chunk, with_weights=False))
             if sums is not None:
                 sums.add(C[chunk.rows], chunk)
         return sums
@@ -206,9 +207,11 @@ class _Iterations:
     def _coefficient_pass(self, C: torch.Tensor, T: torch.Tensor) -> tuple[float, TemplateSums | None]:
         """Update every block's coefficients in place; return χ² of the new state and the next template sums."""
         sums = self._new_sums(T)
+        with_weights = self.method == "shift"
+        products = template_products(T, with_weights)
         chi2 = 0.0
         for chunk in self.chunks:
-            terms = coefficient_terms(T, chunk, with_weights=self.method == "shift")
+            terms = coefficient_terms(T, products, chunk, with_weights)
             c = update_coefficients(C[chunk.rows], terms, self.method, self.shift)
             C[chunk.rows] = c
             chi2 += chi2_of(c, terms, chunk)

@@ -24,9 +24,11 @@ def check_block(flux: np.ndarray, ivar: np.ndarray, label: str) -> None:
         On shape mismatch, NaN/inf in either array or negative weights.
     """
     if flux.ndim != 2 or ivar.ndim != 2:
-        raise UserError(f"{label}: flux and ivar must be 2-D (n_spectra, n_pixels); got {flux.shape} and {ivar.shape}")
+        raise UserError(f"{label}: flux and ivar must be 2-D (n_spectra, n_pixels); "
+                        f"got {flux.shape} and {ivar.shape}")
     if flux.shape != ivar.shape:
-        raise UserError(f"{label}: flux shape {flux.shape} and ivar shape {ivar.shape} differ; pass weights of the same shape")
+        raise UserError(f"{label}: flux shape {flux.shape} and ivar shape {ivar.shape} differ; "
+                        "pass weights of the same shape")
     for name, values in (("flux", flux), ("ivar", ivar)):
         n_bad = int(values.size - np.count_nonzero(np.isfinite(values)))
         if n_bad:
