@@ -209,11 +209,10 @@ def _blend_redshifts(data: dict, tolerance: float) -> dict:
 def _detection_section(data: dict, source_score: np.ndarray, selected: np.ndarray) -> dict:
     is_source = data["is_source"]
     curve = threshold_curve(source_score, is_source)
-    by_class = {
-        name: {"n": int(mask.sum()), "selected_fraction": float(selected[mask].mean())}
-        for name in sorted(set(data["source_class"]))
-        for mask in [data["source_class"] == name]
-    }
+    by_class = {}
+    for name in sorted(set(data["source_class"])):
+        members = data["source_class"] == name
+        by_class[name] = {"n": int(members.sum()), "selected_fraction": float(selected[members].mean())}
     return {
         **confusion(selected, is_source),
         "by_class": by_class,

@@ -43,8 +43,8 @@ class SimConfig:
     cont_snr_median, cont_snr_dex : float
         Log-normal distribution of the per-pixel continuum S/N in 7650–7850 Å
         (continuum classes: passive galaxies and stars; the window of seed 002 Sect. 2).
-    min_snr : float
-        Floor applied to both S/N draws.
+    min_line_snr, min_cont_snr : float
+        Floors of the two S/N draws.
     blend_ratio_range : tuple of float
         Flux ratio (secondary / primary) drawn uniformly in this range.
     bad_pixel_fraction : float
@@ -71,7 +71,8 @@ class SimConfig:
     line_snr_dex: float = 0.3
     cont_snr_median: float = 3.0
     cont_snr_dex: float = 0.3
-    min_snr: float = 5.0
+    min_line_snr: float = 5.0
+    min_cont_snr: float = 1.0
     blend_ratio_range: tuple[float, float] = (0.3, 1.0)
     bad_pixel_fraction: float = 0.002
     sky_residual_rms: float = 0.01

@@ -136,9 +136,9 @@ def _draw_source(
 ) -> SourceModel:
     model = POPULATIONS[name](rng, wave, config.lsf_sigma)
     if model.brightest_line is None:
-        snr = _draw_snr(rng, config.cont_snr_median, config.cont_snr_dex, config.min_snr / 5.0)
+        snr = _draw_snr(rng, config.cont_snr_median, config.cont_snr_dex, config.min_cont_snr)
     else:
-        snr = _draw_snr(rng, config.line_snr_median, config.line_snr_dex, config.min_snr)
+        snr = _draw_snr(rng, config.line_snr_median, config.line_snr_dex, config.min_line_snr)
     return _scale_to_snr(model, sigma, wave, snr)
 
 
