@@ -11,7 +11,7 @@ the shift that makes the numerator non-negative:
 * ``nearly`` — Eqs. 18/19: s = [g]⁻, the per-element, per-iteration minimum
   (so g + s = [g]⁺);
 * ``shift`` — Eqs. 7/8 with X' = X + y: s = y·(V Tᵀ) or y·(Cᵀ V);
-* ``clip`` — weighted NMF of Blanton & Roweis on X clipped at 0: s = 0.
+* ``clip`` — the earlier weighted NMF (the paper's ref. [9]) on X clipped at 0: s = 0.
 
 Where a denominator is 0 (a spectrum or pixel with no weight at all) the
 value is left unchanged, so missing data never produce NaN.
@@ -19,9 +19,9 @@ value is left unchanged, so missing data never produce NaN.
 
 from __future__ import annotations
 
-import torch
-
 from dataclasses import dataclass
+
+import torch
 
 from zstream.nmf.chunks import Chunk
 from zstream.nmf.smoothness import neighbour_count, neighbour_sum
@@ -33,7 +33,8 @@ def multiplicative_step(values: torch.Tensor, numerator: torch.Tensor, denominat
     return values * ratio
 
 
-def data_shift(projection: torch.Tensor, method: str, shift: float, weight_projection) -> torch.Tensor | float:
+def data_shift(projection: torch.Tensor, method: str, shift: float,
+               weight_projection: torch.Tensor | None) -> torch.Tensor | float:
     """Return the shift term s added to numerator and denominator of an update.
 
     Parameters
@@ -43,13 +44,13 @@ def data_shift(projection: torch.Tensor, method: str, shift: float, weight_proje
     method : str
     shift : float
         Scalar y of Shift-NMF (ignored by the other methods).
-    weight_projection : callable
-        Returns V Tᵀ or Cᵀ V, only evaluated for ``method="shift"``.
+    weight_projection : Tensor or None
+        V Tᵀ or Cᵀ V, same shape as ``projection``; used by ``method="shift"`` only.
     """
     if method == "nearly":
         return projection.clamp(max=0).neg_()
     if method == "shift":
-        return shift * weight_projection()
+        return shift * weight_projection
     return 0.0
 
 
@@ -151,7 +152,7 @@ def update_coefficients(coefficients: torch.Tensor, terms: CoefficientTerms, met
     Tensor (n_rows, k)
         Updated, non-negative coefficients.
     """
-    offset = data_shift(terms.projection, method, shift, lambda: terms.weight_projection)
+    offset = data_shift(terms.projection, method, shift, terms.weight_projection)
     return multiplicative_step(coefficients, terms.projection + offset,
                                model_projection_of(coefficients, terms.gram) + offset)
 
@@ -163,7 +164,7 @@ def chi2_of(coefficients: torch.Tensor, terms: CoefficientTerms, chunk: Chunk) -
     return chunk.weighted_flux_square_sum - 2 * cross + model
 
 
-def update_templates(templates: torch.Tensor, sums: "TemplateSums", method: str, shift: float,
+def update_templates(templates: torch.Tensor, sums: TemplateSums, method: str, shift: float,
                      smoothness: float) -> torch.Tensor:
     """Template rule (paper's W update, Eq. 19 nearly / Eq. 8 shift) plus the smoothness terms.
 
@@ -202,7 +203,7 @@ def update_templates(templates: torch.Tensor, sums: "TemplateSums", method: str,
     -------
     Tensor (k, n_pixels)
     """
-    offset = data_shift(sums.projection, method, shift, lambda: sums.weight_projection)
+    offset = data_shift(sums.projection, method, shift, sums.weight_projection)
     numerator = sums.projection + offset
     denominator = sums.model_projection(templates) + offset
     if smoothness:
