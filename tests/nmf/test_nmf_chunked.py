@@ -44,3 +44,13 @@ def test_chunked_matches_in_memory(in_memory, source):
     np.testing.assert_allclose(result.templates, expected.templates, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(result.coefficients, expected.coefficients, rtol=1e-9, atol=1e-12)
     assert result.settings["shift"] == expected.settings["shift"]
+
+
+def test_chunked_float32_conversion_matches_in_memory(in_memory):
+    X, V, _ = in_memory
+    kwargs = dict(method="nearly", max_iter=30, tol=0, dtype="float32")
+    whole = fit(X, V, 3, **kwargs)
+    chunked = fit(X, V, 3, chunk_size=9, **kwargs)
+    np.testing.assert_allclose(chunked.chi2, whole.chi2, rtol=1e-5)
+    np.testing.assert_allclose(chunked.coefficients @ chunked.templates, whole.coefficients @ whole.templates,
+                               rtol=1e-4, atol=1e-4)

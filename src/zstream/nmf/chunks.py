@@ -111,6 +111,10 @@ class SpectraSource:
 class DeviceChunks:
     """The blocks of a source as device-resident ``Chunk`` objects, cached when they fit.
 
+    When streaming, each yielded chunk reuses the previous chunk's device
+    buffers, so a chunk is valid only until the next one is requested, and
+    Σ V X² of each block is remembered after the first pass.
+
     Parameters
     ----------
     source : SpectraSource
@@ -122,22 +126,45 @@ class DeviceChunks:
 
     def __init__(self, source: SpectraSource, clip: bool, device: torch.device, dtype: torch.dtype):
         self._source, self._clip, self._device, self._dtype = source, clip, device, dtype
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._square_sums: list[float] = []
         keep = source.in_memory and source.chunk_size is None
-        self._cached = list(self._stream()) if keep else None
+        self._cached = list(self._stream(reuse=False)) if keep else None
 
     def __iter__(self) -> Iterator[Chunk]:
-        return iter(self._cached) if self._cached is not None else self._stream()
+        return iter(self._cached) if self._cached is not None else self._stream(reuse=True)
 
-    def _stream(self) -> Iterator[Chunk]:
+    def _stream(self, reuse: bool) -> Iterator[Chunk]:
         start = 0
-        for _, flux, ivar in self._source.blocks():
-            flux_t, ivar_t = (_read_only_tensor(values).to(self._device, self._dtype) for values in (flux, ivar))
+        for index, (_, flux, ivar) in enumerate(self._source.blocks()):
+            flux_t = self._on_device(flux, "flux" if reuse else None)
+            ivar_t = self._on_device(ivar, "ivar" if reuse else None)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
-            weighted_flux = flux_t * ivar_t
+            weighted = self._buffer("weighted", flux_t.shape) if reuse else torch.empty_like(flux_t)
+            torch.mul(flux_t, ivar_t, out=weighted)
+            if index == len(self._square_sums):
+                self._square_sums.append(float((weighted * flux_t).sum()))
             rows = slice(start, start + flux_t.shape[0])
             start = rows.stop
-            yield Chunk(rows, ivar_t, weighted_flux, float((weighted_flux * flux_t).sum()))
+            yield Chunk(rows, ivar_t, weighted, self._square_sums[index])
+
+    def _on_device(self, values: np.ndarray, slot: str | None) -> torch.Tensor:
+        """Return ``values`` as a device tensor: no copy when already right, else into a reused buffer."""
+        tensor = _read_only_tensor(values)
+        if tensor.device == self._device and tensor.dtype == self._dtype:
+            return tensor
+        if slot is None:
+            return tensor.to(self._device, self._dtype)
+        return self._buffer(slot, tensor.shape).copy_(tensor)
+
+    def _buffer(self, slot: str, shape: torch.Size) -> torch.Tensor:
+        """A (rows, n_pixels) view of a persistent device buffer, grown when a larger block arrives."""
+        buffer = self._buffers.get(slot)
+        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1] != shape[1]:
+            buffer = torch.empty(shape, dtype=self._dtype, device=self._device)
+            self._buffers[slot] = buffer
+        return buffer[: shape[0]]
 
 
 def _read_only_tensor(values: np.ndarray) -> torch.Tensor:
