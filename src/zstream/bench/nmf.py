@@ -44,7 +44,7 @@ def synthetic_block(seed: int, index: int, n_rows: int, n_pixels: int) -> tuple[
     """Spectra of block ``index``: rank-5 non-negative signal + unit noise, ~60% weights 0, ~10% flux < 0."""
     templates = np.abs(np.random.default_rng(seed).normal(size=(K, n_pixels)))
     rng = np.random.default_rng([seed, index])
-    flux = 0.5 * rng.uniform(size=(n_rows, K)) @ templates + rng.normal(size=(n_rows, n_pixels))
+    flux = 0.8 * rng.uniform(size=(n_rows, K)) @ templates + rng.normal(size=(n_rows, n_pixels))
     ivar = np.where(rng.uniform(size=(n_rows, n_pixels)) < 0.6, 0.0, 1.0)
     return flux.astype(np.float32), ivar.astype(np.float32)
 
