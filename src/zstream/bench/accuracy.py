@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, default=2000, help="spectra in the training and test sets (default 2000)")
     parser.add_argument("--n-tune", type=int, default=1000, help="spectra in the calibration set (default 1000)")
     parser.add_argument("--k", type=int, default=10, help="number of templates (default 10, seed 002)")
+    parser.add_argument("--max-iter", type=int, default=150,
+                        help="joint Nearly-NMF iterations of the training (default 150)")
+    parser.add_argument("--sequential-iter", type=int, default=20,
+                        help="iterations per sequential template stage (default 20)")
+    parser.add_argument("--grid-step", type=float, default=LogGrid().step,
+                        help="log10 λ step of the basis grid (default: seed 002's; 2× is still finer than a MUSE pixel)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
     parser.add_argument("--out", type=Path, default=Path("accuracy-run"), help="work directory (default accuracy-run)")
     parser.add_argument("--reuse", action="store_true", help="skip steps whose output already exists in --out")
@@ -72,9 +78,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{name}] {timings[name]:.0f} s")
 
     basis_path = out / "basis.parquet"
-    step("train", basis_path, lambda: save_basis(
-        train_basis(simulate(args.n, args.train_seed, progress=True)[0], args.k, LogGrid(), device=args.device),
-        basis_path))
+    def train() -> None:
+        batch, _ = simulate(args.n, args.train_seed, progress=True)
+        basis = train_basis(batch, args.k, LogGrid(step=args.grid_step), max_iter=args.max_iter,
+                            sequential_iter=args.sequential_iter, device=args.device)
+        save_basis(basis, basis_path)
+
+    step("train", basis_path, train)
     basis = load_basis(basis_path)
 
     def scan_set(seed: int, n: int, prefix: str, config: ScanConfig) -> None:
@@ -85,11 +95,15 @@ def run(args: argparse.Namespace) -> int:
         write_results(out / f"{prefix}_results.parquet", pa.concat_tables(tables))
         pq.write_table(truth, out / f"{prefix}_truth.parquet")
 
-    step("scan tuning set", out / "tune_results.parquet", lambda: scan_set(args.tune_seed, args.n_tune, "tune", ScanConfig()))
+    step("scan tuning set", out / "tune_results.parquet",
+         lambda: scan_set(args.tune_seed, args.n_tune, "tune", ScanConfig()))
     thresholds_path = out / "thresholds.toml"
-    step("calibrate", thresholds_path, lambda: write_thresholds(
-        thresholds_path, calibrate(read_results(out / "tune_results.parquet"), pq.read_table(out / "tune_truth.parquet")),
-        provenance=f"Tuning set: seed {args.tune_seed}, {args.n_tune} spectra."))
+
+    def calibrate_on_tuning_set() -> None:
+        tuned = calibrate(read_results(out / "tune_results.parquet"), pq.read_table(out / "tune_truth.parquet"))
+        write_thresholds(thresholds_path, tuned, provenance=f"Tuning set: seed {args.tune_seed}, {args.n_tune} spectra.")
+
+    step("calibrate", thresholds_path, calibrate_on_tuning_set)
     config = ScanConfig.from_toml(thresholds_path)
     step("scan test set", out / "test_results.parquet", lambda: scan_set(args.test_seed, args.n, "test", config))
 

@@ -101,9 +101,9 @@ def build_gallery(
         curves = output.curves
         for row in output.results.to_pylist():
             if row["z"] is not None:
-                models[row["spectrum_id"]] = observed_model(
-                    basis, np.asarray(row["coefficients"], dtype=np.float64), row["z"], spectra.wavelength[position[row["spectrum_id"]]]
-                )
+                wavelength = spectra.wavelength[position[row["spectrum_id"]]]
+                coefficients = np.asarray(row["coefficients"], dtype=np.float64)
+                models[row["spectrum_id"]] = observed_model(basis, coefficients, row["z"], wavelength)
     curve_of = {row["spectrum_id"]: row for row in curves.to_pylist()} if curves is not None else {}
     items = []
     for case in cases:

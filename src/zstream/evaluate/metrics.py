@@ -113,7 +113,10 @@ def threshold_curve(scores: np.ndarray, positive: np.ndarray) -> dict[str, np.nd
     sorted_scores = scores[finite][order]
     sorted_positive = positive[finite][order]
     # candidate thresholds: +inf (select nothing), then each distinct score from just below it
-    distinct_last = np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), sorted_scores.size - 1] if sorted_scores.size else np.array([], int)
+    # index of the last occurrence of each distinct score
+    distinct_last = np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), sorted_scores.size - 1].astype(int)
+    if sorted_scores.size == 0:
+        distinct_last = distinct_last[:0]
     tp = np.r_[0, np.cumsum(sorted_positive)[distinct_last]]
     fp = np.r_[0, np.cumsum(~sorted_positive)[distinct_last]]
     below = np.nextafter(sorted_scores[distinct_last], -np.inf)

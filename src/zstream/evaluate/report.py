@@ -91,7 +91,9 @@ def _write_plots(report: dict, out_dir: Path, results, truth, gallery) -> dict[s
     written["detection"] = plots.detection_curves(
         detection["curve"], report["thresholds"]["source_log10_delta_chi2"], out_dir / "detection.png"
     )
-    written["blend_roc"] = plots.blend_roc(blend["roc"], blend["auc"], (blend["fpr"], blend["tpr"]), out_dir / "blend_roc.png")
+    written["blend_roc"] = plots.blend_roc(
+        blend["roc"], blend["auc"], (blend["fpr"], blend["tpr"]), out_dir / "blend_roc.png"
+    )
     for rank, item in enumerate(gallery):
         written[f"worst_{rank:02d}"] = plots.gallery_item(item, out_dir / f"worst_{rank:02d}.png")
     return written
@@ -133,7 +135,8 @@ def _html(report: dict, plots: dict[str, Path], plot_note: str) -> str:
     if "by_line_snr" in redshift:
         sections += ["<h3>By brightest-line S/N</h3>", _table(redshift["by_line_snr"], z_columns, "S/N bin")]
     sections += [
-        "<h3>Blends</h3>", _table({"blends": redshift["blends"]}, ("n", "good_fraction_primary", "good_fraction_either"), "set"),
+        "<h3>Blends</h3>",
+        _table({"blends": redshift["blends"]}, ("n", "good_fraction_primary", "good_fraction_either"), "set"),
         "<h2>True vs false sources</h2>",
         _table({"at threshold": report["detection"]}, ("completeness", "purity", "f1", "tp", "fp", "fn", "tn"), ""),
         _table(report["detection"]["by_class"], ("n", "selected_fraction"), "class"),
@@ -142,9 +145,12 @@ def _html(report: dict, plots: dict[str, Path], plot_note: str) -> str:
     ]
     if plot_note:
         sections.append(f"<p><em>{html.escape(plot_note)}</em></p>")
-    sections += [f'<h3>{html.escape(key)}</h3><img src="{path.name}" alt="{html.escape(key)}">' for key, path in plots.items()]
-    sections += ["<h2>Worst cases</h2>", _table({w["spectrum_id"]: w for w in report["worst"]},
-                                                 ("source_class", "z_true", "z_pred", "dz", "log10_delta_chi2"), "spectrum")]
+    sections += [
+        f'<h3>{html.escape(key)}</h3><img src="{path.name}" alt="{html.escape(key)}">' for key, path in plots.items()
+    ]
+    worst = {case["spectrum_id"]: case for case in report["worst"]}
+    sections += ["<h2>Worst cases</h2>",
+                 _table(worst, ("source_class", "z_true", "z_pred", "dz", "log10_delta_chi2"), "spectrum")]
     style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}" \
             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}"
     return f"<!doctype html><html><head><meta charset='utf-8'><title>zstream evaluation</title><style>{style}</style>" \

@@ -173,9 +173,11 @@ def _redshift_section(data: dict, single: np.ndarray, selected: np.ndarray, z_bi
     def summary(mask: np.ndarray) -> dict:
         return redshift_summary(z_pred[mask], z_true[mask], tolerance)
 
-    by_class = {name: summary(single & (data["source_class"] == name)) for name in sorted(set(data["source_class"][single]))}
+    classes = sorted(set(data["source_class"][single]))
+    by_class = {name: summary(single & (data["source_class"] == name)) for name in classes}
     by_z_bin = {
-        f"{low:g}-{high:g}": summary(single & (z_true >= low) & (z_true < high)) for low, high in zip(z_bins[:-1], z_bins[1:])
+        f"{low:g}-{high:g}": summary(single & (z_true >= low) & (z_true < high))
+        for low, high in zip(z_bins[:-1], z_bins[1:])
     }
     section = {
         "overall": summary(single),
@@ -276,7 +278,8 @@ def _numpy(column: pa.ChunkedArray, fill: float | bool) -> np.ndarray:
 def log10_delta_chi2(values: np.ndarray) -> np.ndarray:
     """log10 of Δχ², shape kept; −∞ for Δχ² ≤ 0 (no minimum), NaN stays NaN (no result)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.where(np.isnan(values), np.nan, -np.inf))
+        no_minimum = np.where(np.isnan(values), np.nan, -np.inf)
+        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), no_minimum)
 
 
 def _finite_or_none(value: float) -> float | None:
