@@ -103,4 +103,4 @@ def _print_list(log: BasisLog) -> None:
         meta = log.basis(version).meta
         mark = "*" if version == log.serving_version else " "
         print(f"{mark} {version:32s} {meta.get('k', '?'):>3} {str(meta.get('created_utc', '?')):26s} "
-              f"{str(meta.get('training_set_size', '?')):>10s}  {meta.get('parent_version') or '-'}")
+              f"{str(meta.get('n_training_spectra', '?')):>10s}  {meta.get('parent_version') or '-'}")

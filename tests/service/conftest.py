@@ -1,6 +1,6 @@
 """Fixtures for service tests: a small fast basis, per-test topic names and a replica runner.
 
-Scans are kept cheap with a coarse rest grid, k = 3 and 0 ≤ z ≤ 1.6; consumer-group
+Scans are kept cheap with coarse pixels and rest grid, k = 3 and 0 ≤ z ≤ 1.6; consumer-group
 joins are kept short with a 6 s session timeout.
 """
 
@@ -12,28 +12,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from zstream import nmf
 from zstream.grid import LogGrid
-from zstream.io import Basis, save_basis, spectra_to_table
+from zstream.io import Basis, save_basis
+from zstream.redshift import train_basis
 from zstream.service.broker import EmbeddedBroker
 from zstream.service.config import ServiceConfig
-from zstream.service.refit import rest_frame_matrix
-from zstream.sim import simulate
+from zstream.sim import SimConfig, simulate
 
-TEST_GRID = LogGrid(3.2, 3.97, 5e-4)
+TEST_SIM = SimConfig(pixel_size=5.0)
+"""MUSE range with 5 Å pixels: a quarter of the pixels, so scans and fits stay quick."""
+TEST_GRID = LogGrid(3.2, 3.97, 3e-4)
+"""Rest grid about as fine as the test spectra's pixels."""
 REPLICA_STOP_TIMEOUT_S = 60
+
+
+def simulate_test(n: int, seed: int):
+    """Simulated spectra (and truth) on the test pixel size."""
+    return simulate(n, seed=seed, config=TEST_SIM)
 
 
 def train_small_basis(seed: int, n: int, k: int, max_iter: int, version: str) -> Basis:
     """A quick basis from simulated sources at their true z (a stand-in for a production basis)."""
-    batch, _ = simulate(n, seed=seed)
-    sources = spectra_to_table(batch).filter(~np.isnan(batch.z))
-    X, V = rest_frame_matrix(sources, TEST_GRID)
-    fitted = nmf.fit(X, V, k, max_iter=max_iter, seed=seed, device="cpu")
-    return Basis(fitted.templates, TEST_GRID, version, meta={"purpose": "service tests"})
+    batch, _ = simulate_test(n, seed)
+    return train_basis(batch, k, TEST_GRID, max_iter=max_iter, sequential_iter=max(1, max_iter // 4), seed=seed,
+                       device="cpu", progress=False, version=version)
 
 
 @pytest.fixture(scope="session")

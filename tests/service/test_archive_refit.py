@@ -14,13 +14,12 @@ from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.refit import RefitWorker, refit_once
 from zstream.service.versions import SERVING_KEY, BasisLog, basis_from_bytes, basis_to_bytes
-from zstream.sim import simulate
 
-from conftest import train_small_basis
+from conftest import simulate_test, train_small_basis
 
 
 def _sources(n: int, seed: int) -> SpectrumBatch:
-    batch, _ = simulate(n, seed=seed)
+    batch, _ = simulate_test(n, seed)
     keep = np.flatnonzero(~np.isnan(batch.z))
     return SpectrumBatch([batch.spectrum_id[i] for i in keep], [batch.wavelength[i] for i in keep],
                          [batch.flux[i] for i in keep], [batch.ivar[i] for i in keep], z=batch.z[keep])

@@ -19,7 +19,8 @@ from zstream.redshift import Scanner
 from zstream.service.clients import header
 from zstream.service.replica import Replica
 from zstream.service.traffic import Message, TopicReader, arrow_message, json_messages, send
-from zstream.sim import simulate
+
+from conftest import simulate_test
 
 TIMEOUT_S = 120
 
@@ -94,7 +95,7 @@ def _committed(config, partitions: list[TopicPartition]) -> dict[TopicPartition,
 def test_serve_end_to_end_restart_and_metrics(kafka_broker, service_config, running, tmp_path):
     config = service_config
     kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
-    good, _ = simulate(12, seed=5)
+    good, _ = simulate_test(12, 5)
     bad, bad_reasons = _bad_messages(good)
     producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, max_request_size=4_000_000)
     sent = send(producer, config.input_topic, [*json_messages(good), *bad])
@@ -153,7 +154,7 @@ def test_serve_end_to_end_restart_and_metrics(kafka_broker, service_config, runn
     _check_replays(config, results, dead_reasons, tmp_path)
 
     # restart: only the new messages are processed, none lost, none repeated
-    more, _ = simulate(4, seed=6)
+    more, _ = simulate_test(4, 6)
     more.spectrum_id = [f"restart-{i}" for i in range(len(more))]
     send(producer, config.input_topic, json_messages(more))
     with running(Replica(dataclasses.replace(config))):

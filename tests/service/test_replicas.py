@@ -12,9 +12,8 @@ from zstream.cli import main
 from zstream.io import decode_result_json, save_basis
 from zstream.service.replica import Replica
 from zstream.service.traffic import TopicReader, json_messages, send
-from zstream.sim import simulate
 
-from conftest import train_small_basis
+from conftest import simulate_test, train_small_basis
 
 TIMEOUT_S = 150
 
@@ -27,10 +26,10 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
 
 
 def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, service_config, running, tmp_path, capsys):
-    weak = train_small_basis(seed=21, n=40, k=3, max_iter=3, version="weak-v1")
+    weak = train_small_basis(seed=21, n=60, k=3, max_iter=10, version="weak-v1")
     save_basis(weak, tmp_path / "weak.parquet")
     refitting = dataclasses.replace(
-        service_config, basis=tmp_path / "weak.parquet", batch_size=4, refit_enabled=True, refit_every_spectra=8,
+        service_config, basis=tmp_path / "weak.parquet", batch_size=4, refit_enabled=True, refit_every_spectra=6,
         refit_recent=64, refit_reservoir=0, refit_margin=0.0, refit_max_iter=40,
     )
     plain = dataclasses.replace(refitting, archive=None, refit_enabled=False)
@@ -38,8 +37,8 @@ def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, servic
     producer = KafkaProducer(bootstrap_servers=refitting.bootstrap_servers, max_request_size=4_000_000)
     reader = TopicReader(KafkaConsumer(bootstrap_servers=refitting.bootstrap_servers, group_id=None),
                          [refitting.output_topic])
-    first, _ = simulate(40, seed=31)
-    second, _ = simulate(8, seed=32)
+    first, _ = simulate_test(60, 31)
+    second, _ = simulate_test(8, 32)
     second.spectrum_id = [f"after-swap-{i}" for i in range(len(second))]
     basis_flags = ["--bootstrap-servers", refitting.bootstrap_servers, "--basis-topic", refitting.basis_topic]
 

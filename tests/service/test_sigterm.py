@@ -12,7 +12,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from zstream.io import decode_result_json
 from zstream.service.config import flag_of
 from zstream.service.traffic import TopicReader, json_messages, send
-from zstream.sim import simulate
+
+from conftest import simulate_test
 
 EXIT_TIMEOUT_S = 60
 
@@ -27,7 +28,7 @@ def _flags(config) -> list[str]:
 def test_sigterm_finishes_batch_commits_and_exits_zero(kafka_broker, service_config):
     config = service_config
     kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
-    spectra, _ = simulate(30, seed=41)
+    spectra, _ = simulate_test(30, 41)
     producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, max_request_size=4_000_000)
     send(producer, config.input_topic, json_messages(spectra))
     reader = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None),

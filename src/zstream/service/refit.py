@@ -22,8 +22,9 @@ import pyarrow as pa
 import torch
 
 from zstream import nmf
-from zstream.grid import LogGrid, to_rest_frame
+from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
+from zstream.redshift.train import rest_frame_rows
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
@@ -70,11 +71,7 @@ def rest_frame_matrix(table: pa.Table, grid: LogGrid) -> tuple[np.ndarray, np.nd
         Rest-frame flux and inverse variance (0 where a spectrum does not cover the grid).
     """
     batch, _ = table_to_spectra(table)
-    X = np.zeros((len(batch), grid.n_pixels), dtype=np.float32)
-    V = np.zeros_like(X)
-    for row in range(len(batch)):
-        X[row], V[row] = to_rest_frame(batch.wavelength[row], batch.flux[row], batch.ivar[row], batch.z[row], grid)
-    return X, V
+    return rest_frame_rows(batch, grid)
 
 
 def heldout_chi2(templates: np.ndarray, X: np.ndarray, V: np.ndarray, device: torch.device) -> float:
@@ -139,7 +136,7 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         "method": fitted.method,
         "nmf_settings": fitted.settings,
         "n_iter": fitted.n_iter,
-        "training_set_size": training.num_rows,
+        "n_training_spectra": training.num_rows,
         "heldout_chi2_per_pixel": candidate_chi2,
         "parent_heldout_chi2_per_pixel": serving_chi2,
     })

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from zstream.device import resolve_device
 from zstream.io import Basis
@@ -36,6 +36,7 @@ from zstream.service.traffic import Message
 from zstream.service.versions import point_serving, publish_basis
 
 log = logging.getLogger("zstream.service")
+_FLUSH_CHECK_S = 1.0
 
 
 class Replica:
@@ -102,6 +103,7 @@ class Replica:
                 if pending is not None:
                     self._swap_to(pending)
                 records = self._poll_batch(consumer, stop)
+                self._connected = _connected_to_kafka(consumer)
                 self._assigned = bool(consumer.assignment())
                 self._update_ready()
                 if records:
@@ -173,10 +175,14 @@ class Replica:
             for row, source in zip(processed.results.to_pylist(), processed.sources)
         ]
         futures += [self._send(self.config.dlq_topic, dead_letter_message(letter)) for letter in processed.dead_letters]
-        self._producer.flush()
-        for future in futures:
-            future.get(timeout=0)  # raises if any send failed: then nothing is committed
-        consumer.commit(_next_offsets(records))
+        try:
+            self._flush(consumer)
+            for future in futures:
+                future.get(timeout=0)  # raises if any send failed: then nothing is committed
+            consumer.commit(_next_offsets(records))
+        except KafkaError as error:
+            self._process_again(consumer, records, error)
+            return
         flushed_at = time.time()
         for record in records:
             self.metrics.end_to_end_latency.observe(max(0.0, flushed_at - record.timestamp / 1000.0))
@@ -188,6 +194,31 @@ class Replica:
         self.metrics.sample_device_memory(self.device)
         self.metrics.batch_duration.observe(time.monotonic() - started)
         self.batches_done += 1
+
+    def _flush(self, consumer: KafkaConsumer) -> None:
+        """Wait for every send; while Kafka is away keep /readyz current rather than block silently."""
+        while True:
+            try:
+                self._producer.flush(timeout=_FLUSH_CHECK_S)
+                return
+            except KafkaTimeoutError:
+                self._connected = _connected_to_kafka(consumer)
+                self._update_ready()
+
+    def _process_again(self, consumer: KafkaConsumer, records: Sequence[InputRecord], error: KafkaError) -> None:
+        """A batch was not delivered or not committed: rewind so it is processed again instead of crashing.
+
+        Results already delivered from it are repeated with the same key (at-least-once); partitions
+        lost to a rebalance meanwhile are replayed by their new owner from the committed offset.
+        """
+        log.warning("batch of %d messages not delivered or committed (%s: %s); processing it again",
+                    len(records), type(error).__name__, error)
+        self._connected = _connected_to_kafka(consumer)
+        self._update_ready()
+        assigned = consumer.assignment()
+        for partition, offset in _first_offsets(records).items():
+            if partition in assigned:
+                consumer.seek(partition, offset)
 
     def _send(self, topic: str, message: Message):
         return self._producer.send(topic, key=message.key, value=message.value, headers=list(message.headers))
@@ -221,6 +252,20 @@ class Replica:
                 self.metrics.consumer_lag.labels(topic=partition.topic, partition=str(partition.partition)).set(
                     max(0, highwater - position)
                 )
+
+
+def _connected_to_kafka(consumer: KafkaConsumer) -> bool:
+    """True while the consumer holds an open broker connection (its ``connection-count`` metric)."""
+    return consumer.metrics().get("consumer-metrics", {}).get("connection-count", 0) > 0
+
+
+def _first_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, int]:
+    """Per partition, the offset of the first record of the batch (where a retry starts)."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        offsets[partition] = min(offsets.get(partition, record.offset), record.offset)
+    return offsets
 
 
 def _next_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
