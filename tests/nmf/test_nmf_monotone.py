@@ -39,3 +39,11 @@ def test_sequential_build_decreases_within_each_stage():
         assert np.diff(stage).max() <= 1e-12 * stage[0]
     assert result.chi2[-1] < result.chi2[19]
     assert result.templates.shape == (3, X.shape[1]) and np.isfinite(result.templates).all()
+
+
+def test_sequential_with_one_template_is_the_plain_fit():
+    X, V = make_problem(seed=4)
+    sequential = fit(X, V, 1, sequential=True, max_iter=30, dtype="float64")
+    plain = fit(X, V, 1, max_iter=30, dtype="float64")
+    np.testing.assert_array_equal(sequential.templates, plain.templates)
+    assert sequential.chi2 == plain.chi2

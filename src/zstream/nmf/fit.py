@@ -125,7 +125,7 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
                                     scale=n_templates == 1)
         C[:, :n_templates], T[:n_templates] = C_stage, T_stage
         C[:, n_templates] *= C_stage.mean(dim=1)
-    C, T = loop.run(C, T, max_iter, tol, scale=given_coefficients is None and not sequential)
+    C, T = loop.run(C, T, max_iter, tol, scale=given_coefficients is None and not stages)
     if update_templates:
         T, C = normalise(T, C)
 
