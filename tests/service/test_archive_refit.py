@@ -4,43 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from zstream.io import RESULT_SCHEMA, SpectrumBatch
+from zstream.io import SpectrumBatch
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.refit import RefitWorker, refit_once
 from zstream.service.versions import SERVING_KEY, BasisLog, basis_from_bytes, basis_to_bytes
 
-from conftest import simulate_test, train_small_basis
-
-
-def _sources(n: int, seed: int) -> SpectrumBatch:
-    batch, _ = simulate_test(n, seed)
-    keep = np.flatnonzero(~np.isnan(batch.z))
-    return SpectrumBatch([batch.spectrum_id[i] for i in keep], [batch.wavelength[i] for i in keep],
-                         [batch.flux[i] for i in keep], [batch.ivar[i] for i in keep], z=batch.z[keep])
-
-
-def _results(batch: SpectrumBatch, *, is_source: list[bool] | None = None, warnings: list[int] | None = None) -> pa.Table:
-    """Result rows for ``batch`` at its known z (what a confident scan of the training set would say)."""
-    n = len(batch)
-    return pa.Table.from_pydict({
-        "spectrum_id": batch.spectrum_id, "z": batch.z, "z_err": [1e-4] * n, "chi2_min": [1.0] * n,
-        "delta_chi2": [0.5] * n, "robustness": [10.0] * n,
-        "is_source": is_source if is_source is not None else [True] * n, "is_blend": [False] * n,
-        "blend_score": [0.0] * n, "z_blend": [None] * n, "coefficients": [[1.0, 0.0, 0.0]] * n,
-        "basis_version": ["v-test"] * n, "warnings": warnings if warnings is not None else [0] * n,
-        "n_pixels_used": [100] * n,
-    }, schema=RESULT_SCHEMA)
+from conftest import results_at_truth, sources_only, train_small_basis
 
 
 @pytest.fixture(scope="module")
 def training() -> SpectrumBatch:
-    return _sources(160, seed=51)
+    return sources_only(160, seed=51)
 
 
 def test_archive_keeps_confident_spectra_in_order(tmp_path, training):
@@ -49,7 +28,7 @@ def test_archive_keeps_confident_spectra_in_order(tmp_path, training):
                           z=training.z[:6])
     flags = [True, False, True, True, True, True]
     warnings = [0, 0, 2, 32, 4, 0]  # SMALL_DELTA_CHI2 and Z_AT_EDGE doubt z; masked bad pixels do not
-    assert archive.append(first, _results(first, is_source=flags, warnings=warnings)) == 3
+    assert archive.append(first, results_at_truth(first, is_source=flags, warnings=warnings)) == 3
     stored = archive.read_recent(10)
     assert stored.column("spectrum_id").to_pylist() == [first.spectrum_id[i] for i in (0, 3, 5)]
     assert stored.column("z").to_pylist() == [first.z[i] for i in (0, 3, 5)]
@@ -62,7 +41,7 @@ def test_reservoir_samples_only_older_rows_and_retention_bounds_the_archive(tmp_
         part = SpectrumBatch(training.spectrum_id[start:start + 10], training.wavelength[start:start + 10],
                              training.flux[start:start + 10], training.ivar[start:start + 10],
                              z=training.z[start:start + 10])
-        archive.append(part, _results(part))
+        archive.append(part, results_at_truth(part))
     recent = set(archive.read_recent(10).column("spectrum_id").to_pylist())
     older = archive.sample_older(10, 12, seed=3).column("spectrum_id").to_pylist()
     assert len(older) == len(set(older)) == 12 and not recent & set(older)
@@ -88,7 +67,7 @@ def test_basis_records_round_trip_and_pointer_changes(tmp_path):
 
 def test_refit_promotes_a_better_basis_rejects_by_margin_and_counts_failures(tmp_path, training):
     archive = Archive(tmp_path / "archive")
-    archive.append(training, _results(training))
+    archive.append(training, results_at_truth(training))
     weak = train_small_basis(seed=21, n=40, k=3, max_iter=3, version="weak")
     config = ServiceConfig(refit_recent=len(training), refit_reservoir=0, refit_margin=0.0, refit_max_iter=40)
     outcome = refit_once(weak, archive, config, device="cpu")

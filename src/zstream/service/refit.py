@@ -108,7 +108,8 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
     Returns
     -------
     RefitOutcome
-        ``promoted`` (with the candidate) or ``rejected``; exceptions propagate.
+        ``promoted`` (with the candidate) or ``rejected``; exceptions propagate (non-finite
+        templates or held-out χ² raise ``FloatingPointError``).
     """
     recent = archive.read_recent(config.refit_recent)
     n_holdout = max(serving.k, int(round(config.refit_holdout_fraction * recent.num_rows)))
@@ -127,6 +128,8 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
     X_hold, V_hold = rest_frame_matrix(recent.slice(n_train_recent), serving.grid)
     serving_chi2 = heldout_chi2(serving.templates, X_hold, V_hold, device)
     candidate_chi2 = heldout_chi2(fitted.templates, X_hold, V_hold, device)
+    if not (math.isfinite(serving_chi2) and math.isfinite(candidate_chi2)):
+        raise FloatingPointError(f"held-out χ² is not finite (candidate {candidate_chi2}, serving {serving_chi2})")
     summary = (f"held-out χ²/pixel {candidate_chi2:.5g} vs serving {serving_chi2:.5g} on {n_holdout} spectra, "
                f"trained on {training.num_rows}")
     if not candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin):
@@ -209,6 +212,12 @@ class RefitWorker:
                 self._last_refit = time.monotonic()
             self.run_once()
 
+    def _await_serving(self, version: str, timeout_s: float = 60.0) -> None:
+        """Wait until the promoted version serves, so the next refit starts from it."""
+        deadline = time.monotonic() + timeout_s
+        while self.current_basis().version != version and time.monotonic() < deadline and not self._stop:
+            time.sleep(0.1)
+
     def run_once(self) -> RefitOutcome:
         """One refit with metrics and a single log line; never raises."""
         started = time.monotonic()
@@ -218,6 +227,7 @@ class RefitWorker:
             outcome = refit_once(serving, self.archive, self.config, self.device, seed=self._attempts)
             if outcome.candidate is not None:
                 self.promote(outcome.candidate)
+                self._await_serving(outcome.candidate.version)
         except Exception as error:  # any failure leaves the serving basis untouched
             outcome = RefitOutcome("failed", None, math.nan, math.nan, f"{type(error).__name__}: {error}")
         self.metrics.refits.labels(outcome=outcome.outcome).inc()
