@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,17 +78,25 @@ def producer_for(config: ServiceConfig) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=config.bootstrap_servers, max_request_size=4_000_000, linger_ms=5)
 
 
+def _read_until_idle(reader: TopicReader, idle_s: float = 1.0, timeout_s: float = 60.0) -> list:
+    """Poll until nothing new arrives for ``idle_s`` (end offsets are not record counts on every tansu engine)."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < idle_s and time.monotonic() < deadline:
+        if reader.poll(timeout_ms=200):
+            quiet_since = time.monotonic()
+    return reader.records
+
+
 def read_back(config: ServiceConfig, expected_outputs: int, timeout_s: float) -> tuple[list, list]:
-    """Read the whole input topic and the output + DLQ topics until ``expected_outputs`` records arrive."""
+    """Read the whole input topic, and the output + DLQ topics once ``expected_outputs`` records arrived."""
     inputs = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None), [config.input_topic])
     outputs = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None),
                           [config.output_topic, config.dlq_topic])
     try:
         outputs.read_until(expected_outputs, timeout_s)
-        end = sum(inputs.consumer.end_offsets(list(inputs.consumer.assignment())).values())
-        inputs.read_until(end, 30)
-        outputs.poll(timeout_ms=500)  # a late duplicate would show up here
-        return inputs.records, outputs.records
+        _read_until_idle(outputs)  # a late duplicate would show up here
+        return _read_until_idle(inputs), outputs.records
     finally:
         inputs.close()
         outputs.close()
@@ -96,6 +106,23 @@ def ledger(config: ServiceConfig, expected_outputs: int, timeout_s: float = 120.
     """Reconcile the scenario's topics once ``expected_outputs`` records have arrived (or time ran out)."""
     inputs, outputs = read_back(config, expected_outputs, timeout_s)
     return reconcile(inputs, outputs, config.output_topic)
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of a GET on a replica's metrics/health server."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def wait_ready(port: int, timeout_s: float = 120.0, *, status: int = 200) -> None:
+    """Poll ``/readyz`` until it answers ``status`` (200 ready, 503 not ready)."""
+    deadline = time.monotonic() + timeout_s
+    while http_get(port, "/readyz")[0] != status:
+        assert time.monotonic() < deadline, f"/readyz on port {port} did not answer {status} within {timeout_s} s"
+        time.sleep(0.2)
 
 
 @dataclass

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
@@ -24,7 +22,7 @@ from zstream.service.traffic import json_messages, send
 from zstream.sim import simulate
 
 from bad_inputs import bad_messages
-from conftest import STOP_BOUND_S, ledger, make_config, producer_for
+from conftest import STOP_BOUND_S, http_get, ledger, make_config, producer_for, wait_ready
 
 TIMEOUT_S = 120
 SECRET = "s3cr3t-sasl-Passw0rd"
@@ -34,21 +32,6 @@ def _wave(n: int, seed: int, name: str):
     batch, _ = simulate(n, seed=seed)
     batch.spectrum_id = [f"{name}-{i:04d}" for i in range(n)]
     return batch
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _wait_ready(port: int, timeout_s: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while _get(port, "/readyz")[0] != 200:
-        assert time.monotonic() < deadline, f"replica on port {port} not ready in {timeout_s} s"
-        time.sleep(0.3)
 
 
 def _lag_partitions(metrics_text: str) -> set[str]:
@@ -79,7 +62,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     replicas = [serve_process(config, name, ZSTREAM_SASL_PLAIN_PASSWORD=SECRET) for name in ("a", "b")]
     ports = [replica.metrics_port() for replica in replicas]
     for port in ports:
-        _wait_ready(port)
+        wait_ready(port)
     report = ledger(config, expected, TIMEOUT_S)
     assert report.complete and not report.duplicates, report.summary()
     assert report.reasons == Counter(reason.value for _, reason in catalogue)
@@ -87,7 +70,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     # SIGKILL replica a while traffic flows; b takes over every partition and nothing goes missing
     second = _wave(120, seed=22, name="second")
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(second)),
-                               kwargs={"rate": 40.0})
+                               kwargs={"rate": 40.0}, daemon=True)
     traffic.start()
     time.sleep(1.5)
     replicas[0].kill()
@@ -96,23 +79,23 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     report = ledger(config, expected, TIMEOUT_S)
     assert report.complete, report.summary()
     assert not report.inconsistent, report.summary()
-    assert _lag_partitions(_get(ports[1], "/metrics")[1]) == {str(p) for p in range(config.topic_partitions)}
+    assert _lag_partitions(http_get(ports[1], "/metrics")[1]) == {str(p) for p in range(config.topic_partitions)}
 
     # restart a; the group rebalances over both again and keeps up
     replicas[0] = serve_process(config, "a-restarted", ZSTREAM_SASL_PLAIN_PASSWORD=SECRET)
     ports[0] = replicas[0].metrics_port()
-    _wait_ready(ports[0])
+    wait_ready(ports[0])
     third = _wave(24, seed=23, name="third")
     send(producer, config.input_topic, json_messages(third))
     expected += len(third)
     report = ledger(config, expected, TIMEOUT_S)
     assert report.complete and not report.inconsistent, report.summary()
-    metrics_texts = [_get(port, "/metrics")[1] for port in ports]
+    metrics_texts = [http_get(port, "/metrics")[1] for port in ports]
 
     # SIGTERM both while traffic flows: each finishes its batch, flushes, commits and exits 0 in bound
     last = _wave(200, seed=24, name="last")
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(last)),
-                               kwargs={"rate": 60.0})
+                               kwargs={"rate": 60.0}, daemon=True)
     traffic.start()
     time.sleep(1.0)
     stops = [replica.terminate(STOP_BOUND_S) for replica in replicas]

@@ -14,12 +14,9 @@ capacity the soak rate uses.
 
 from __future__ import annotations
 
-import numpy as np
-
-from zstream import nmf
 from zstream.grid import LogGrid
-from zstream.io import Basis, spectra_to_table
-from zstream.service.refit import rest_frame_matrix
+from zstream.io import Basis
+from zstream.redshift import train_basis
 from zstream.sim import simulate
 
 SOAK_GRID = LogGrid(3.2, 3.97, 5e-4)
@@ -28,7 +25,7 @@ SOAK_GRID = LogGrid(3.2, 3.97, 5e-4)
 
 def starter_basis(n_train: int = 150, k: int = 3, *, grid: LogGrid = SOAK_GRID, seed: int = 11, max_iter: int = 60,
                   version: str = "soak-v1") -> Basis:
-    """A quick basis fitted to simulated sources at their true redshift.
+    """A quick basis fitted to simulated sources at their true redshift (a stand-in for a production basis).
 
     Parameters
     ----------
@@ -41,7 +38,7 @@ def starter_basis(n_train: int = 150, k: int = 3, *, grid: LogGrid = SOAK_GRID, 
     seed : int
         Seed of the simulation and of the NMF start.
     max_iter : int
-        Nearly-NMF iterations.
+        Nearly-NMF iterations of the joint fit (a third of that per sequential stage).
     version : str
         Version id of the basis.
 
@@ -51,7 +48,5 @@ def starter_basis(n_train: int = 150, k: int = 3, *, grid: LogGrid = SOAK_GRID, 
         Templates of shape ``(k, grid.n_pixels)``.
     """
     batch, _ = simulate(n_train, seed=seed)
-    sources = spectra_to_table(batch).filter(~np.isnan(batch.z))
-    X, V = rest_frame_matrix(sources, grid)
-    fitted = nmf.fit(X, V, k, max_iter=max_iter, seed=seed, device="cpu")
-    return Basis(fitted.templates, grid, version, meta={"purpose": "soak and reliability tests"})
+    return train_basis(batch, k, grid, max_iter=max_iter, sequential_iter=max(1, max_iter // 3), seed=seed,
+                       device="cpu", progress=False, version=version)
