@@ -21,9 +21,9 @@ def test_correlations_equal_direct_sums(start):
     for shift in (shift_lo, 17, 450, shift_hi):
         design = shifted_templates(templates, start + np.arange(length, dtype=float), shift)
         for i in range(2):
-            np.testing.assert_allclose(rhs[i, :, shift - shift_lo], design @ (weight[i] * flux[i]), atol=1e-9)
+            np.testing.assert_allclose(rhs[i, :, shift_hi - shift], design @ (weight[i] * flux[i]), atol=1e-9)
             expected = (design * weight[i]) @ design.T
-            np.testing.assert_allclose(gram[i, :, shift - shift_lo], expected[rows, cols], atol=1e-9)
+            np.testing.assert_allclose(gram[i, :, shift_hi - shift], expected[rows, cols], atol=1e-9)
 
 
 def test_fractional_shift_interpolates_between_integer_shifts():

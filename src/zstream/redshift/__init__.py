@@ -7,6 +7,7 @@ per-redshift reference used for validation and benchmarks.
 
 from zstream.redshift.config import ScanConfig
 from zstream.redshift.scanner import CURVE_SCHEMA, ScanOutput, Scanner
+from zstream.redshift.train import train_basis
 from zstream.redshift.zwarning import ZWarning
 
-__all__ = ["CURVE_SCHEMA", "ScanConfig", "ScanOutput", "Scanner", "ZWarning"]
+__all__ = ["CURVE_SCHEMA", "ScanConfig", "ScanOutput", "Scanner", "ZWarning", "train_basis"]

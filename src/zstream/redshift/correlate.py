@@ -20,6 +20,10 @@ import scipy.fft
 import torch
 
 
+FORWARD_GROUP = 8
+"""Spectra are transformed in zero-padded groups of this many rows."""
+
+
 class ShiftCorrelator:
     """Template and template-product transforms for one grid window and shift range.
 
@@ -35,7 +39,7 @@ class ShiftCorrelator:
     Attributes
     ----------
     n_shifts : int
-        ``shift_hi − shift_lo + 1``; outputs are indexed by ``shift − shift_lo``.
+        ``shift_hi − shift_lo + 1``; outputs are indexed by the lag ``shift_hi − shift``.
     n_fft : int
         Transform length: the smallest fast length ≥ ``length + n_shifts − 1`` (no wrap-around).
     pairs : Tensor (2, k (k + 1) / 2), long
@@ -60,26 +64,33 @@ class ShiftCorrelator:
         self._template_ft = torch.fft.rfft(segment, n=self.n_fft)
         self._product_ft = torch.fft.rfft(segment[self.pairs[0]] * segment[self.pairs[1]], n=self.n_fft)
 
+    def lag_of(self, shift: torch.Tensor) -> torch.Tensor:
+        """Output index of integer ``shift`` (any shape): ``shift_hi − shift``."""
+        return self.shift_hi - shift
+
     def rhs(self, weighted_flux: torch.Tensor) -> torch.Tensor:
-        """``b_k(s)`` for each spectrum: shape ``(n, k, n_shifts)`` from ``w f`` of shape ``(n, length)``."""
+        """``b_k(s)`` for each spectrum, by lag: shape ``(n, k, n_shifts)`` from ``w f`` of shape ``(n, length)``."""
         return self.correlate_templates(weighted_flux)
 
     def correlate_templates(self, signal: torch.Tensor) -> torch.Tensor:
-        """``Σ_m signal_m T_k[start + m − s]`` for all ``k`` and shifts: ``(n, k, n_shifts)`` from ``(n, length)``."""
+        """``Σ_m signal_m T_k[start + m − s]`` for all ``k`` and lags: ``(n, k, n_shifts)`` from ``(n, length)``."""
         return self._correlate(signal, self._template_ft)
 
     def gram(self, weight: torch.Tensor) -> torch.Tensor:
-        """``A_kl(s)`` for each spectrum and pair ``(k, l)`` of :attr:`pairs`: ``(n, n_pairs, n_shifts)``."""
+        """``A_kl(s)`` for each spectrum and pair ``(k, l)`` of :attr:`pairs`, by lag: ``(n, n_pairs, n_shifts)``."""
         return self._correlate(weight, self._product_ft)
 
     def _correlate(self, signal: torch.Tensor, basis_ft: torch.Tensor) -> torch.Tensor:
-        out = signal.new_empty(signal.shape[0], basis_ft.shape[0], self.n_shifts)
-        # One spectrum at a time: bounds the complex intermediate, and batched transforms may
-        # round differently with the batch size, which would make results depend on it.
-        for row in range(signal.shape[0]):
-            signal_ft = torch.fft.rfft(signal[row], n=self.n_fft).conj()
-            lags = torch.fft.irfft(basis_ft * signal_ft, n=self.n_fft)[:, : self.n_shifts]
-            out[row] = lags.flip(-1)  # lag u = shift_hi - s  ->  index s - shift_lo
+        n = signal.shape[0]
+        # Forward transforms in groups of FORWARD_GROUP rows: a single-row transform takes a slower
+        # code path that also rounds differently, which would make results depend on the batch size.
+        rows = -(-n // FORWARD_GROUP) * FORWARD_GROUP
+        padded = signal.new_zeros(rows, self.n_fft)
+        padded[:n, : signal.shape[1]] = signal
+        signal_ft = torch.fft.rfft(padded)[:n].conj()
+        out = signal.new_empty(n, basis_ft.shape[0], self.n_shifts)
+        for row in range(n):  # one spectrum at a time bounds the complex intermediate
+            out[row] = torch.fft.irfft(basis_ft * signal_ft[row], n=self.n_fft)[:, : self.n_shifts]
         return out
 
 

@@ -91,7 +91,7 @@ class Scanner:
         self._shift_lo, self._shift_hi = shift_range(grid.step, self.config.z_min, self.config.z_max)
         trial_shift = np.rint(grid.shift_of(self.z_grid)).astype(np.int64)
         self._trial_shift = trial_shift
-        self._trial_index = torch.as_tensor(trial_shift - self._shift_lo, device=self.device)
+        self._trial_lag = torch.as_tensor(self._shift_hi - trial_shift, device=self.device)
         self._shift_bounds = (float(grid.shift_of(self.z_grid[0])), float(grid.shift_of(self.z_grid[-1])))
         self._correlators: OrderedDict[tuple[int, int], ShiftCorrelator] = OrderedDict()
 
@@ -151,7 +151,7 @@ class Scanner:
         flux = torch.as_tensor(np.stack([s.flux for s in spectra]), dtype=self.dtype, device=self.device)
         weight = torch.as_tensor(np.stack([s.weight for s in spectra]), dtype=self.dtype, device=self.device)
         tables = ShiftTables.build(self._correlator(start, length), flux, weight)
-        trial = self._trial_index.expand(n, n_z)
+        trial = self._trial_lag.expand(n, n_z)
         chi2, _, converged = solve_at_shifts(tables, trial, config.max_nnls_iter)
         chi2 = chi2.double().cpu().numpy()
         not_converged = ~converged.all(1).cpu().numpy()
@@ -222,8 +222,8 @@ class Scanner:
         hi = self._trial_shift[np.minimum(coarse + 1, n_z - 1)]
         width = int((hi - lo).max()) + 1
         candidates = np.minimum(lo[:, None] + np.arange(width)[None, :], hi[:, None])
-        index = torch.as_tensor(candidates - self._shift_lo, device=self.device)
-        chi2, _, converged = solve_at_shifts(tables, index, self.config.max_nnls_iter)
+        lags = torch.as_tensor(self._shift_hi - candidates, device=self.device)
+        chi2, _, converged = solve_at_shifts(tables, lags, self.config.max_nnls_iter)
         best = candidates[np.arange(len(coarse)), chi2.argmin(1).cpu().numpy()]
         return best, converged.all(1).cpu().numpy()
 

@@ -18,7 +18,7 @@ from zstream.redshift.nnls import nnls_batched
 
 @dataclass
 class ShiftTables:
-    """Normal equations of n spectra at every shift (index ``shift − shift_lo``).
+    """Normal equations of n spectra at every shift, indexed by lag ``shift_hi − shift``.
 
     Attributes
     ----------
@@ -26,9 +26,9 @@ class ShiftTables:
     flux, weight : Tensor (n, length)
         Window flux (per log10 λ) and χ² weights.
     rhs : Tensor (n, k, n_shifts)
-        ``b_k(s)``.
+        ``b_k(s)`` by lag.
     gram : Tensor (n, n_pairs, n_shifts)
-        ``A_kl(s)`` for the pairs of ``correlator.pairs``.
+        ``A_kl(s)`` by lag, for the pairs of ``correlator.pairs``.
     energy : Tensor (n,)
         ``Σ w f²``, the χ² of the zero model.
     """
@@ -53,38 +53,45 @@ class ShiftTables:
             _row_sums(weighted_flux * flux),
         )
 
-    def full_gram(self, shift_index: torch.Tensor) -> torch.Tensor:
-        """``A(s)`` as full symmetric matrices at ``shift_index`` ``(n, q)``: shape ``(k, k, n·q)``."""
+    def full_gram(self, lags: torch.Tensor) -> torch.Tensor:
+        """``A(s)`` as full symmetric matrices at ``lags`` ``(n, q)``: shape ``(n·q, k, k)``."""
         k = self.correlator.k
-        pairs = _gather(self.gram, shift_index)  # (n_pairs, n·q)
+        pairs = _gather(self.gram, lags)  # (n·q, n_pairs)
         pair_of = torch.zeros(k, k, dtype=torch.long, device=pairs.device)
         rows, cols = self.correlator.pairs
         order = torch.arange(rows.numel(), device=pairs.device)
         pair_of[rows, cols] = order
         pair_of[cols, rows] = order
-        return pairs[pair_of]
+        return pairs[:, pair_of]
 
     def reference_diagonal(self, q: int) -> torch.Tensor:
-        """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(k, n·q)``."""
+        """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(n·q, k)``."""
         rows, cols = self.correlator.pairs
         diagonal = self.gram[:, rows == cols, :].amax(2)  # (n, k)
-        return diagonal.T.repeat_interleave(q, dim=1)
+        return diagonal.repeat_interleave(q, dim=0)
 
-    def rhs_at(self, shift_index: torch.Tensor) -> torch.Tensor:
-        """``b(s)`` at ``shift_index`` ``(n, q)``: shape ``(k, n·q)``."""
-        return _gather(self.rhs, shift_index)
+    def rhs_at(self, lags: torch.Tensor) -> torch.Tensor:
+        """``b(s)`` at ``lags`` ``(n, q)``: shape ``(n·q, k)``."""
+        return _gather(self.rhs, lags)
+
+
+WARM_START_STRIDE = 8
+"""Every this many shifts is solved cold first; the others start from the nearest one's free set."""
 
 
 def solve_at_shifts(
-    tables: ShiftTables, shift_index: torch.Tensor, max_iter: int
+    tables: ShiftTables, lags: torch.Tensor, max_iter: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Non-negative fits at the given shifts.
+
+    Neighbouring shifts have nearly the same set of positive coefficients, so a sparse subset
+    is solved first and its free sets warm-start all the others (most then need one solve).
 
     Parameters
     ----------
     tables : ShiftTables
-    shift_index : Tensor (n, q), long
-        Shift indices (``shift − shift_lo``) per spectrum.
+    lags : Tensor (n, q), long
+        Lags (``correlator.lag_of(shift)``) per spectrum.
     max_iter : int
         Iteration limit of the batched NNLS.
 
@@ -94,11 +101,11 @@ def solve_at_shifts(
     coefficients : Tensor (n, k, q)
     converged : Tensor (n, q), bool
     """
-    n, q = shift_index.shape
-    coefficients, converged = nnls_batched(
-        tables.full_gram(shift_index), tables.rhs_at(shift_index), tables.reference_diagonal(q), max_iter
+    n, q = lags.shape
+    coefficients, converged = _solve_warm(
+        tables.full_gram(lags), tables.rhs_at(lags), tables.reference_diagonal(q), n, max_iter
     )
-    explained = (coefficients * tables.rhs_at(shift_index)).sum(0).reshape(n, q)
+    explained = (coefficients * tables.rhs_at(lags)).sum(1).reshape(n, q)
     chi2 = tables.energy[:, None] - explained  # at the optimum cᵀAc = cᵀb
     return chi2, _ungather(coefficients, n, q), converged.reshape(n, q)
 
@@ -106,7 +113,7 @@ def solve_at_shifts(
 def solve_blend_at_shifts(
     tables: ShiftTables,
     model: torch.Tensor,
-    shift_index: torch.Tensor,
+    lags: torch.Tensor,
     max_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-negative fits with the basis augmented by a fixed model (the blend rescan, seed 002 Sect. 4.4c).
@@ -122,40 +129,69 @@ def solve_blend_at_shifts(
     tables : ShiftTables
     model : Tensor (n, length)
         The fixed component on the window.
-    shift_index : Tensor (n, q), long
+    lags : Tensor (n, q), long
 
     Returns
     -------
     chi2 : Tensor (n, q)
     converged : Tensor (n, q), bool
     """
-    n, q = shift_index.shape
+    n, q = lags.shape
     k = tables.correlator.k
     weight = tables.weight
     residual = tables.flux - model
-    residual_gradient = -_gather(tables.correlator.correlate_templates(weight * residual), shift_index)  # g*_k (k, M)
-    rhs_templates = tables.rhs_at(shift_index)
+    residual_gradient = -_gather(tables.correlator.correlate_templates(weight * residual), lags)  # g*_k (M, k)
+    rhs_templates = tables.rhs_at(lags)
     model_gram = _repeat(_row_sums(weight * model * model), q)
     model_rhs = _repeat(_row_sums(weight * model * tables.flux), q)
     model_gradient = _repeat(-_row_sums(weight * residual * model), q)
     cross = rhs_templates + residual_gradient  # Σ w m T_k = Σ w f T_k − Σ w r T_k
 
-    gram = torch.empty(k + 1, k + 1, n * q, dtype=weight.dtype, device=weight.device)
-    gram[1:, 1:] = tables.full_gram(shift_index)
-    gram[0, 0] = model_gram
-    gram[0, 1:] = cross
-    gram[1:, 0] = cross
-    rhs = torch.cat([model_rhs[None], rhs_templates])
-    reference = torch.cat([model_gram[None], tables.reference_diagonal(q)])
-    coefficients, converged = nnls_batched(gram, rhs, reference, max_iter)
+    gram = torch.empty(n * q, k + 1, k + 1, dtype=weight.dtype, device=weight.device)
+    gram[:, 1:, 1:] = tables.full_gram(lags)
+    gram[:, 0, 0] = model_gram
+    gram[:, 0, 1:] = cross
+    gram[:, 1:, 0] = cross
+    rhs = torch.cat([model_rhs[:, None], rhs_templates], dim=1)
+    reference = torch.cat([model_gram[:, None], tables.reference_diagonal(q)], dim=1)
+    model_only = torch.zeros(k + 1, dtype=torch.bool, device=rhs.device)
+    model_only[0] = True  # at most redshifts few templates improve on the z1 fit alone
+    coefficients, converged = _solve_warm(gram, rhs, reference, n, max_iter, cold_free=model_only)
 
     step = coefficients.clone()
-    step[0] -= 1.0
-    gradient = torch.cat([model_gradient[None], residual_gradient])
-    curvature = (step[:, None, :] * gram * step[None, :, :]).sum((0, 1))
+    step[:, 0] -= 1.0
+    gradient = torch.cat([model_gradient[:, None], residual_gradient], dim=1)
+    curvature = (step[:, :, None] * gram * step[:, None, :]).sum((1, 2))
     residual_energy = _repeat(_row_sums(weight * residual * residual), q)
-    chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
+    chi2 = residual_energy + 2 * (step * gradient).sum(1) + curvature
     return chi2.reshape(n, q), converged.reshape(n, q)
+
+
+def _solve_warm(
+    gram: torch.Tensor,
+    rhs: torch.Tensor,
+    reference: torch.Tensor,
+    n: int,
+    max_iter: int,
+    cold_free: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nnls_batched` on n spectra × q shifts (rows spectrum-major), warm-started.
+
+    Every ``WARM_START_STRIDE``-th shift is solved from ``cold_free`` (``(k,)`` bool; default
+    all free); the free set of the nearest one starts all the others.
+    """
+    q = rhs.shape[0] // n
+    initial_free = None
+    if q > 2 * WARM_START_STRIDE:
+        def sparse(values: torch.Tensor) -> torch.Tensor:
+            return values.reshape(n, q, *values.shape[1:])[:, ::WARM_START_STRIDE].flatten(0, 1)
+
+        start = None if cold_free is None else cold_free.expand(n * ((q - 1) // WARM_START_STRIDE + 1), -1)
+        coarse, _ = nnls_batched(sparse(gram), sparse(rhs), sparse(reference), max_iter, start)
+        n_sparse = coarse.shape[0] // n
+        nearest = (torch.arange(q, device=rhs.device) + WARM_START_STRIDE // 2) // WARM_START_STRIDE
+        initial_free = (coarse.reshape(n, n_sparse, -1) > 0)[:, nearest.clamp_max(n_sparse - 1)].flatten(0, 1)
+    return nnls_batched(gram, rhs, reference, max_iter, initial_free)
 
 
 def _row_sums(values: torch.Tensor) -> torch.Tensor:
@@ -163,16 +199,16 @@ def _row_sums(values: torch.Tensor) -> torch.Tensor:
     return torch.stack([row.sum() for row in values])
 
 
-def _gather(table: torch.Tensor, shift_index: torch.Tensor) -> torch.Tensor:
-    """``table`` (n, r, n_shifts) at ``shift_index`` (n, q) → (r, n·q), spectrum-major columns."""
+def _gather(table: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
+    """``table`` (n, r, n_shifts) at ``lags`` (n, q) → (n·q, r), spectrum-major rows."""
     n, r, _ = table.shape
-    picked = table.gather(2, shift_index[:, None, :].expand(n, r, shift_index.shape[1]))
-    return picked.permute(1, 0, 2).reshape(r, -1)
+    picked = table.gather(2, lags[:, None, :].expand(n, r, lags.shape[1]))
+    return picked.permute(0, 2, 1).reshape(-1, r)
 
 
 def _ungather(values: torch.Tensor, n: int, q: int) -> torch.Tensor:
-    """Inverse layout of :func:`_gather`: (r, n·q) → (n, r, q)."""
-    return values.reshape(values.shape[0], n, q).permute(1, 0, 2)
+    """Inverse layout of :func:`_gather`: (n·q, r) → (n, r, q)."""
+    return values.reshape(n, q, values.shape[1]).permute(0, 2, 1)
 
 
 def _repeat(per_spectrum: torch.Tensor, q: int) -> torch.Tensor:
