@@ -6,7 +6,6 @@ consumer-group joins are kept short with a 6 s session timeout.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,9 +20,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from zstream.bench.ledger import Reconciliation, reconcile
-from zstream.bench.soak import starter_basis
+from zstream.bench.soak import serve_environment, starter_basis
 from zstream.io import save_basis
-from zstream.service.config import ServiceConfig, env_of, settings
+from zstream.service.config import ServiceConfig
 from zstream.service.traffic import TopicReader
 
 STOP_BOUND_S = 30.0
@@ -172,12 +171,7 @@ def serve_process(tmp_path):
     started: list[ServiceProcess] = []
 
     def start(config: ServiceConfig, name: str, **extra_env: str) -> ServiceProcess:
-        env = dict(os.environ)
-        for item in settings():
-            value = getattr(config, item.name)
-            if value is not None:
-                env[env_of(item.name)] = str(value)
-        env.update(extra_env)
+        env = serve_environment(config) | extra_env
         log_path = tmp_path / f"{name}.log"
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen([sys.executable, "-m", "zstream.cli", "serve"], stdin=subprocess.DEVNULL,

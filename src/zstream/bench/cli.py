@@ -12,6 +12,7 @@ BENCHMARKS: tuple[str, ...] = (
     "zstream.io.bench",
     "zstream.bench.nmf",
     "zstream.bench.accuracy",
+    "zstream.bench.soak",
 )
 
 
