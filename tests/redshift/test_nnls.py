@@ -18,9 +18,9 @@ def random_problems(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_normal_equations(designs: np.ndarray, targets: np.ndarray, dtype: torch.dtype):
-    gram = np.einsum("npi,npj->nij", designs, designs)
-    rhs = np.einsum("npi,np->ni", designs, targets)
-    reference = np.einsum("npi,npi->ni", designs, designs)
+    gram = np.einsum("npi,npj->ijn", designs, designs)
+    rhs = np.einsum("npi,np->in", designs, targets)
+    reference = np.einsum("npi,npi->in", designs, designs)
     as_tensor = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
     return gram, rhs, as_tensor(gram), as_tensor(rhs), as_tensor(reference)
 
@@ -36,13 +36,13 @@ def test_batched_nnls_matches_scipy_and_satisfies_kkt(dtype):
     tolerance = 1e-8 if dtype == torch.float64 else 2e-3
     for i in range(designs.shape[0]):
         expected, norm = scipy.optimize.nnls(designs[i], targets[i])
-        chi2 = np.sum((targets[i] - designs[i] @ coefficients[i]) ** 2)
+        chi2 = np.sum((targets[i] - designs[i] @ coefficients[:, i]) ** 2)
         assert chi2 == pytest.approx(norm**2, rel=tolerance)
-        gradient = gram[i] @ coefficients[i] - rhs[i]
-        scale = np.abs(rhs[i]).max()
+        gradient = gram[:, :, i] @ coefficients[:, i] - rhs[:, i]
+        scale = np.abs(rhs[:, i]).max()
         # KKT: gradient ≥ 0 everywhere, = 0 where the coefficient is positive
         assert (gradient > -tolerance * 10 * scale).all()
-        assert np.abs(gradient[coefficients[i] > 1e-3 * coefficients[i].max()]).max(initial=0.0) < tolerance * 10 * scale
+        assert np.abs(gradient[coefficients[:, i] > 1e-3 * coefficients[:, i].max()]).max(initial=0.0) < tolerance * 10 * scale
 
 
 def test_some_problems_need_the_constraint():
@@ -55,13 +55,13 @@ def test_dead_template_gets_zero_and_does_not_block_the_rest():
     designs, targets = random_problems(20, 6, seed=3)
     designs[:, :, 2] = 0.0  # template 2 does not overlap these spectra
     _, _, gram_t, rhs_t, reference = to_normal_equations(designs, targets, torch.float64)
-    reference[:, 2] = 1.0  # it does elsewhere (other shifts of the same spectra)
+    reference[2] = 1.0  # it does elsewhere (other shifts of the same spectra)
     coefficients, converged = nnls_batched(gram_t, rhs_t, reference)
     assert converged.all()
-    assert (coefficients[:, 2] == 0).all()
+    assert (coefficients[2] == 0).all()
     for i in range(designs.shape[0]):
         _, norm = scipy.optimize.nnls(designs[i], targets[i])
-        chi2 = np.sum((targets[i] - designs[i] @ coefficients[i].numpy()) ** 2)
+        chi2 = np.sum((targets[i] - designs[i] @ coefficients[:, i].numpy()) ** 2)
         assert chi2 == pytest.approx(norm**2, rel=1e-8)
 
 

@@ -38,6 +38,10 @@ class ScanConfig:
         skipped when looking for the second minimum (robustness) and for a blend.
     max_nnls_iter : int
         Iteration limit of the batched non-negative solver per trial redshift.
+    threads : int or None
+        torch CPU threads while scanning (restored afterwards); ``None`` leaves torch's setting.
+        The scan is many small vector operations, which one thread runs several times faster
+        than two contending ones: use one thread per process and one process per core.
     """
 
     z_min: float = 0.0
@@ -50,6 +54,7 @@ class ScanConfig:
     batch_size: int = 16
     confusion_window: float = 0.005
     max_nnls_iter: int = 50
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         if not (self.z_min > -1.0 and self.z_max > self.z_min and self.z_step > 0):
@@ -59,6 +64,8 @@ class ScanConfig:
             )
         if self.n_z < 3:
             raise UserError(f"scan redshift grid has {self.n_z} trial redshifts, need at least 3; lower --z-step")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"threads must be ≥ 1 (or None for torch's default), got {self.threads}")
         if self.batch_size < 1 or self.max_nnls_iter < 1:
             raise UserError(
                 f"batch_size and max_nnls_iter must be ≥ 1, got {self.batch_size} and {self.max_nnls_iter}"

@@ -19,6 +19,9 @@ import numpy as np
 import scipy.optimize
 import torch
 
+SOLVE_BLOCK = 16384
+"""Systems factorised together: a k = 10 factor of this many systems (~3.5 MB float32) stays in cache."""
+
 FULL_EXCHANGES = 3
 """Consecutive full exchanges allowed without fewer violations before single exchanges (Kim & Park's p)."""
 
@@ -32,39 +35,42 @@ def nnls_batched(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve many small NNLS problems given by their normal equations.
 
+    The batch axis is last, so every matrix element is one contiguous vector over the
+    systems and the factorisation below is a few hundred vector operations per batch.
+
     Parameters
     ----------
-    gram : Tensor (m, k, k)
+    gram : Tensor (k, k, m)
         Symmetric positive semi-definite matrices ``A``.
-    rhs : Tensor (m, k)
+    rhs : Tensor (k, m)
         Right-hand sides ``b``.
-    reference_diagonal : Tensor (m, k)
+    reference_diagonal : Tensor (k, m)
         Typical size of each diagonal element (e.g. its maximum over all shifts of the same
         spectrum); a variable whose diagonal is below working precision of this is fixed at 0,
         since its template has (numerically) no overlap with the spectrum.
     max_iter : int
         Exchange iterations before giving up on a system.
-    initial_free : Tensor (m, k), bool, optional
+    initial_free : Tensor (k, m), bool, optional
         First guess of the variables that end up positive (a warm start: the solution of a
         similar system); default all of them (the unconstrained solution).
 
     Returns
     -------
-    coefficients : Tensor (m, k)
+    coefficients : Tensor (k, m)
         Non-negative solutions (the last iterate, clipped at 0, where not converged).
     converged : Tensor (m,), bool
         Whether the KKT conditions hold to working precision.
     """
-    m, k = rhs.shape
-    diagonal = torch.diagonal(gram, dim1=1, dim2=2)
+    k, m = rhs.shape
+    diagonal = torch.diagonal(gram).T  # (k, m)
     dead = diagonal <= _tiny(gram.dtype) * reference_diagonal
     inv_scale = torch.where(dead, 0.0, torch.rsqrt(torch.where(dead, 1.0, diagonal)))
-    # Jacobi scaling to unit diagonal keeps the float32 solves well conditioned.
-    gram = gram * (inv_scale[:, :, None] * inv_scale[:, None, :])
+    # Jacobi scaling to unit diagonal keeps the float32 factorisation well conditioned.
+    gram = gram * (inv_scale[:, None, :] * inv_scale[None, :, :])
     rhs = rhs * inv_scale
     # KKT to working precision: free variables may be this far below 0, gradients this far below 0.
     precision = 1000 * torch.finfo(rhs.dtype).eps
-    tolerance = precision * rhs.abs().amax(1, keepdim=True)
+    tolerance = precision * rhs.abs().amax(0)
 
     solution = torch.zeros_like(rhs)
     converged = torch.zeros(m, dtype=torch.bool, device=rhs.device)
@@ -76,39 +82,79 @@ def nnls_batched(
     full_left = torch.full((m,), FULL_EXCHANGES, device=rhs.device)
     for _ in range(max_iter):
         x = _solve_on_free_set(gram, rhs, free)
-        gradient = torch.bmm(gram, x[:, :, None])[:, :, 0] - rhs
-        negative = x < -precision * x.abs().amax(1, keepdim=True)
+        gradient = (gram * x[None, :, :]).sum(1) - rhs
+        negative = x < -precision * x.abs().amax(0)
         violation = (free & negative) | (~free & alive & (gradient < -tolerance))
-        count = violation.sum(1)
-        solution.index_copy_(0, index, x.clamp_min(0))
-        converged.index_fill_(0, index[count == 0], True)
+        count = violation.sum(0)
+        solution[:, index] = x.clamp_min(0)
+        converged[index[count == 0]] = True
         keep = (count > 0).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
-        index, violation, count = index[keep], violation[keep], count[keep]
-        gram, rhs, free, alive, tolerance = gram[keep], rhs[keep], free[keep], alive[keep], tolerance[keep]
+        index, violation, count = index[keep], violation[:, keep], count[keep]
+        gram, rhs, free, alive, tolerance = gram[:, :, keep], rhs[:, keep], free[:, keep], alive[:, keep], tolerance[keep]
         fewer = count < best_violations[keep]
         best_violations = torch.where(fewer, count, best_violations[keep])
         full_left = torch.where(fewer, FULL_EXCHANGES, full_left[keep] - 1)
-        last = k - 1 - violation.flip(1).to(torch.int8).argmax(1)  # highest violating index
+        last = k - 1 - violation.flip(0).to(torch.int8).argmax(0)  # highest violating index
         only_last = torch.zeros_like(violation)
-        only_last[torch.arange(index.numel(), device=rhs.device), last] = True
-        free = free ^ torch.where((full_left < 0)[:, None], only_last, violation)
+        only_last[last, torch.arange(index.numel(), device=rhs.device)] = True
+        free = free ^ torch.where((full_left < 0)[None, :], only_last, violation)
     return solution * inv_scale, converged
 
 
 def _solve_on_free_set(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
     """Solve ``A_FF x_F = b_F`` with ``x = 0`` off the free set, for every system at once.
 
-    Rows and columns off the free set are replaced by the identity so one batched LAPACK
-    call solves all systems whatever their free sets. A ridge at working precision keeps
-    (nearly) collinear templates solvable.
+    Works through the systems in blocks of ``SOLVE_BLOCK`` so the factor stays in cache.
     """
+    if rhs.shape[1] <= SOLVE_BLOCK:
+        return _cholesky_solve_block(gram, rhs, free)
+    return torch.cat(
+        [
+            _cholesky_solve_block(gram[:, :, s : s + SOLVE_BLOCK], rhs[:, s : s + SOLVE_BLOCK], free[:, s : s + SOLVE_BLOCK])
+            for s in range(0, rhs.shape[1], SOLVE_BLOCK)
+        ],
+        dim=1,
+    )
+
+
+def _cholesky_solve_block(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """:func:`_solve_on_free_set` for one block of systems.
+
+    A Cholesky factorisation written element by element over the trailing batch axis (k ≈ 10:
+    ~k³/6 fused multiply-adds on contiguous vectors), several times faster on a CPU than one
+    LAPACK call per tiny matrix. Rows and columns off the free set act as the identity; pivots
+    are floored at working precision, a minimal ridge for (nearly) collinear templates.
+    """
+    k = rhs.shape[0]
     f = free.to(gram.dtype)
-    matrix = gram * (f[:, :, None] * f[:, None, :])
-    matrix.diagonal(dim1=1, dim2=2).add_(1 - f + 100 * torch.finfo(gram.dtype).eps)
-    x, _ = torch.linalg.solve_ex(matrix, rhs * f)
-    return torch.nan_to_num(x * f, nan=0.0, posinf=0.0, neginf=0.0)
+    floor = 100 * torch.finfo(gram.dtype).eps
+    lower: list[list[torch.Tensor | None]] = [[None] * k for _ in range(k)]
+    inverse_pivot: list[torch.Tensor] = []
+    for j in range(k):
+        pivot = gram[j, j] * f[j]
+        for p in range(j):
+            pivot.addcmul_(lower[j][p], lower[j][p], value=-1)
+        inverse_pivot.append(pivot.add_(1 - f[j]).clamp_min_(floor).rsqrt_())
+        for i in range(j + 1, k):
+            entry = gram[i, j] * (f[i] * f[j])
+            for p in range(j):
+                entry.addcmul_(lower[i][p], lower[j][p], value=-1)
+            lower[i][j] = entry.mul_(inverse_pivot[j])
+    forward: list[torch.Tensor] = []
+    for j in range(k):
+        value = rhs[j] * f[j]
+        for p in range(j):
+            value.addcmul_(lower[j][p], forward[p], value=-1)
+        forward.append(value.mul_(inverse_pivot[j]))
+    x: list[torch.Tensor | None] = [None] * k
+    for j in reversed(range(k)):
+        value = forward[j].clone()
+        for i in range(j + 1, k):
+            value.addcmul_(lower[i][j], x[i], value=-1)
+        x[j] = value.mul_(inverse_pivot[j])
+    return torch.stack(x) * f
 
 
 def nnls_exact(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,10 @@ class Scanner:
         -------
         ScanOutput
         """
+        with torch_threads(self.config.threads):
+            return self._run(batch, keep_chi2)
+
+    def _run(self, batch: SpectrumBatch, keep_chi2: Collection[str] | None) -> ScanOutput:
         prepared = prepare_batch(batch, self.basis.grid)
         rows: list[dict] = [self._empty_row(batch.spectrum_id[i], p) for i, p in enumerate(prepared)]
         wanted = set(keep_chi2 or ())
@@ -245,6 +250,19 @@ class Scanner:
             "warnings": int(spectrum.warnings | (ZWarning(0) if spectrum.usable else ZWarning.SMALL_DELTA_CHI2)),
             "n_pixels_used": spectrum.n_pixels_used,
         }
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (``None``: unchanged), then restore."""
+    previous = torch.get_num_threads()
+    if threads is not None and threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 def _nullable(value: float) -> float | None:

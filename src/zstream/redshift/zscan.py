@@ -54,24 +54,24 @@ class ShiftTables:
         )
 
     def full_gram(self, lags: torch.Tensor) -> torch.Tensor:
-        """``A(s)`` as full symmetric matrices at ``lags`` ``(n, q)``: shape ``(n·q, k, k)``."""
+        """``A(s)`` as full symmetric matrices at ``lags`` ``(n, q)``: shape ``(k, k, n·q)``."""
         k = self.correlator.k
-        pairs = _gather(self.gram, lags)  # (n·q, n_pairs)
+        pairs = _gather(self.gram, lags)  # (n_pairs, n·q)
         pair_of = torch.zeros(k, k, dtype=torch.long, device=pairs.device)
         rows, cols = self.correlator.pairs
         order = torch.arange(rows.numel(), device=pairs.device)
         pair_of[rows, cols] = order
         pair_of[cols, rows] = order
-        return pairs[:, pair_of]
+        return pairs[pair_of]
 
     def reference_diagonal(self, q: int) -> torch.Tensor:
-        """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(n·q, k)``."""
+        """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(k, n·q)``."""
         rows, cols = self.correlator.pairs
         diagonal = self.gram[:, rows == cols, :].amax(2)  # (n, k)
-        return diagonal.repeat_interleave(q, dim=0)
+        return diagonal.T.repeat_interleave(q, dim=1)
 
     def rhs_at(self, lags: torch.Tensor) -> torch.Tensor:
-        """``b(s)`` at ``lags`` ``(n, q)``: shape ``(n·q, k)``."""
+        """``b(s)`` at ``lags`` ``(n, q)``: shape ``(k, n·q)``."""
         return _gather(self.rhs, lags)
 
 
@@ -105,7 +105,7 @@ def solve_at_shifts(
     coefficients, converged = _solve_warm(
         tables.full_gram(lags), tables.rhs_at(lags), tables.reference_diagonal(q), n, max_iter
     )
-    explained = (coefficients * tables.rhs_at(lags)).sum(1).reshape(n, q)
+    explained = (coefficients * tables.rhs_at(lags)).sum(0).reshape(n, q)
     chi2 = tables.energy[:, None] - explained  # at the optimum cᵀAc = cᵀb
     return chi2, _ungather(coefficients, n, q), converged.reshape(n, q)
 
@@ -140,30 +140,30 @@ def solve_blend_at_shifts(
     k = tables.correlator.k
     weight = tables.weight
     residual = tables.flux - model
-    residual_gradient = -_gather(tables.correlator.correlate_templates(weight * residual), lags)  # g*_k (M, k)
+    residual_gradient = -_gather(tables.correlator.correlate_templates(weight * residual), lags)  # g*_k (k, M)
     rhs_templates = tables.rhs_at(lags)
     model_gram = _repeat(_row_sums(weight * model * model), q)
     model_rhs = _repeat(_row_sums(weight * model * tables.flux), q)
     model_gradient = _repeat(-_row_sums(weight * residual * model), q)
     cross = rhs_templates + residual_gradient  # Σ w m T_k = Σ w f T_k − Σ w r T_k
 
-    gram = torch.empty(n * q, k + 1, k + 1, dtype=weight.dtype, device=weight.device)
-    gram[:, 1:, 1:] = tables.full_gram(lags)
-    gram[:, 0, 0] = model_gram
-    gram[:, 0, 1:] = cross
-    gram[:, 1:, 0] = cross
-    rhs = torch.cat([model_rhs[:, None], rhs_templates], dim=1)
-    reference = torch.cat([model_gram[:, None], tables.reference_diagonal(q)], dim=1)
+    gram = torch.empty(k + 1, k + 1, n * q, dtype=weight.dtype, device=weight.device)
+    gram[1:, 1:] = tables.full_gram(lags)
+    gram[0, 0] = model_gram
+    gram[0, 1:] = cross
+    gram[1:, 0] = cross
+    rhs = torch.cat([model_rhs[None], rhs_templates])
+    reference = torch.cat([model_gram[None], tables.reference_diagonal(q)])
     model_only = torch.zeros(k + 1, dtype=torch.bool, device=rhs.device)
     model_only[0] = True  # at most redshifts few templates improve on the z1 fit alone
     coefficients, converged = _solve_warm(gram, rhs, reference, n, max_iter, cold_free=model_only)
 
     step = coefficients.clone()
-    step[:, 0] -= 1.0
-    gradient = torch.cat([model_gradient[:, None], residual_gradient], dim=1)
-    curvature = (step[:, :, None] * gram * step[:, None, :]).sum((1, 2))
+    step[0] -= 1.0
+    gradient = torch.cat([model_gradient[None], residual_gradient])
+    curvature = (step[:, None, :] * gram * step[None, :, :]).sum((0, 1))
     residual_energy = _repeat(_row_sums(weight * residual * residual), q)
-    chi2 = residual_energy + 2 * (step * gradient).sum(1) + curvature
+    chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
     return chi2.reshape(n, q), converged.reshape(n, q)
 
 
@@ -175,22 +175,25 @@ def _solve_warm(
     max_iter: int,
     cold_free: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`nnls_batched` on n spectra × q shifts (rows spectrum-major), warm-started.
+    """:func:`nnls_batched` on n spectra × q shifts (columns spectrum-major), warm-started.
 
     Every ``WARM_START_STRIDE``-th shift is solved from ``cold_free`` (``(k,)`` bool; default
     all free); the free set of the nearest one starts all the others.
     """
-    q = rhs.shape[0] // n
+    k, m = rhs.shape
+    q = m // n
     initial_free = None
     if q > 2 * WARM_START_STRIDE:
         def sparse(values: torch.Tensor) -> torch.Tensor:
-            return values.reshape(n, q, *values.shape[1:])[:, ::WARM_START_STRIDE].flatten(0, 1)
+            return values.reshape(*values.shape[:-1], n, q)[..., ::WARM_START_STRIDE].flatten(-2)
 
-        start = None if cold_free is None else cold_free.expand(n * ((q - 1) // WARM_START_STRIDE + 1), -1)
+        n_sparse = (q - 1) // WARM_START_STRIDE + 1
+        start = None if cold_free is None else cold_free[:, None].expand(k, n * n_sparse)
         coarse, _ = nnls_batched(sparse(gram), sparse(rhs), sparse(reference), max_iter, start)
-        n_sparse = coarse.shape[0] // n
-        nearest = (torch.arange(q, device=rhs.device) + WARM_START_STRIDE // 2) // WARM_START_STRIDE
-        initial_free = (coarse.reshape(n, n_sparse, -1) > 0)[:, nearest.clamp_max(n_sparse - 1)].flatten(0, 1)
+        nearest = ((torch.arange(q, device=rhs.device) + WARM_START_STRIDE // 2) // WARM_START_STRIDE).clamp_max(
+            n_sparse - 1
+        )
+        initial_free = (coarse.reshape(k, n, n_sparse) > 0)[:, :, nearest].reshape(k, m)
     return nnls_batched(gram, rhs, reference, max_iter, initial_free)
 
 
@@ -200,15 +203,15 @@ def _row_sums(values: torch.Tensor) -> torch.Tensor:
 
 
 def _gather(table: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
-    """``table`` (n, r, n_shifts) at ``lags`` (n, q) → (n·q, r), spectrum-major rows."""
+    """``table`` (n, r, n_shifts) at ``lags`` (n, q) → (r, n·q), spectrum-major columns."""
     n, r, _ = table.shape
     picked = table.gather(2, lags[:, None, :].expand(n, r, lags.shape[1]))
-    return picked.permute(0, 2, 1).reshape(-1, r)
+    return picked.permute(1, 0, 2).reshape(r, -1)
 
 
 def _ungather(values: torch.Tensor, n: int, q: int) -> torch.Tensor:
-    """Inverse layout of :func:`_gather`: (n·q, r) → (n, r, q)."""
-    return values.reshape(n, q, values.shape[1]).permute(0, 2, 1)
+    """Inverse layout of :func:`_gather`: (r, n·q) → (n, r, q)."""
+    return values.reshape(values.shape[0], n, q).permute(1, 0, 2)
 
 
 def _repeat(per_spectrum: torch.Tensor, q: int) -> torch.Tensor:
