@@ -51,11 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Cross-validate, write rank.json (+ rank.png with matplotlib), print the table; returns the exit code."""
-    from zstream.evaluate.rank import rest_frame_matrix, select_rank  # imported here: zstream.nmf loads torch
+    # imported here: zstream.nmf and zstream.redshift load torch
+    from zstream.evaluate.rank import select_rank
+    from zstream.redshift.train import rest_frame_rows
 
     batch, _ = read_spectra(args.input)
-    grid = LogGrid(step=args.grid_step)
-    X, V = rest_frame_matrix(batch, grid)
+    X, V = rest_frame_rows(batch, LogGrid(step=args.grid_step))
+    if X.shape[0] == 0:
+        raise UserError(f"{args.input}: no spectrum has a known redshift (z column); select-rank needs a labelled set")
     selection = select_rank(X, V, args.k, folds=args.folds, seed=args.seed, max_iter=args.max_iter,
                             device=args.device, progress=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,9 @@ import pytest
 
 from zstream.cli import main
 from zstream.errors import UserError
-from zstream.evaluate.rank import fold_indices, rest_frame_matrix, select_rank
+from zstream.evaluate.rank import fold_indices, select_rank
 from zstream.grid import LogGrid
 from zstream.selectrankcmd import parse_ranks
-from zstream.sim import SimConfig, simulate
 
 
 def _rank_three_data(n=45, n_pixels=120, seed=0):
@@ -42,15 +41,6 @@ def test_folds_partition_the_spectra():
         fold_indices(3, 5, seed=1)
 
 
-def test_rest_frame_matrix_skips_false_detections_and_places_lines_at_rest():
-    batch, truth = simulate(20, seed=3, config=SimConfig(class_weights={"oii": 1.0}, blend_fraction=0.0))
-    grid = LogGrid(step=LogGrid().step * 8)
-    X, V = rest_frame_matrix(batch, grid)
-    assert X.shape == (int(np.isfinite(batch.z).sum()), grid.n_pixels)
-    stacked = np.where(V > 0, X, 0).sum(axis=0)
-    assert abs(grid.wavelength[np.argmax(stacked)] - 3728.5) < 5.0  # the [OII] doublet
-
-
 def test_parse_ranks():
     assert parse_ranks("2..5") == [2, 3, 4, 5]
     assert parse_ranks("4, 6,10") == [4, 6, 10]
@@ -68,3 +58,11 @@ def test_cli_select_rank_writes_json_and_plot(tmp_path, capsys):
     assert result["ks"] == [1, 2] and result["recommended_k"] in (1, 2)
     assert (tmp_path / "rank" / "rank.png").exists()
     assert "recommended k" in capsys.readouterr().out
+
+
+def test_cli_select_rank_refuses_a_set_without_redshifts(tmp_path, capsys):
+    assert main(["simulate", "--n", "6", "--seed", "4", "--false-fraction", "1", "--blend-fraction", "0",
+                 "--out", str(tmp_path / "sim")]) == 0
+    code = main(["select-rank", "--input", str(tmp_path / "sim" / "spectra.parquet"), "--k", "1,2"])
+    assert code == 2
+    assert "no spectrum has a known redshift" in capsys.readouterr().err

@@ -17,8 +17,6 @@ import numpy as np
 from tqdm import tqdm
 
 from zstream.errors import UserError
-from zstream.grid import LogGrid, to_rest_frame
-from zstream.io.records import SpectrumBatch
 from zstream.nmf import fit, project
 
 
@@ -54,36 +52,6 @@ class RankSelection:
         return {"ks": self.ks.tolist(), "mean_heldout_chi2": self.mean.tolist(),
                 "standard_error": self.standard_error.tolist(), "heldout_chi2": self.heldout_chi2.tolist(),
                 "recommended_k": self.recommended}
-
-
-def rest_frame_matrix(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np.ndarray]:
-    """De-redshift every spectrum with a known z onto ``grid`` (seed 002, Eq. 4).
-
-    Parameters
-    ----------
-    batch : SpectrumBatch
-        Needs ``batch.z``; spectra with NaN z (false detections) are skipped.
-    grid : LogGrid
-
-    Returns
-    -------
-    X, V : ndarray (n_with_z, grid.n_pixels), float32
-        Rest-frame flux and inverse variance (0 where not covered).
-
-    Raises
-    ------
-    UserError
-        When the batch has no known redshifts.
-    """
-    z = np.full(len(batch), np.nan) if batch.z is None else np.asarray(batch.z, dtype=np.float64)
-    rows = np.flatnonzero(np.isfinite(z))
-    if rows.size == 0:
-        raise UserError("training spectra have no known redshift (z column); rank selection needs a labelled set")
-    X = np.zeros((rows.size, grid.n_pixels), dtype=np.float32)
-    V = np.zeros_like(X)
-    for out, row in enumerate(rows):
-        X[out], V[out] = to_rest_frame(batch.wavelength[row], batch.flux[row], batch.ivar[row], z[row], grid)
-    return X, V
 
 
 def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
@@ -129,7 +97,7 @@ def select_rank(
     Parameters
     ----------
     X, V : ndarray (n_spectra, n_pixels)
-        Rest-frame training spectra and weights (:func:`rest_frame_matrix`).
+        Rest-frame training spectra and weights (``zstream.redshift.train.rest_frame_rows``).
     ks : sequence of int
         Trial ranks.
     folds : int
