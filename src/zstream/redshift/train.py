@@ -52,6 +52,7 @@ def train_basis(
     sequential_iter: int = 50,
     seed: int = 0,
     device=None,
+    dtype: str = "float32",
     progress: bool = True,
     version: str | None = None,
 ) -> Basis:
@@ -72,6 +73,8 @@ def train_basis(
     seed : int
         Seed of the random start.
     device : str or torch.device, optional
+    dtype : {"float32", "float64"}
+        NMF precision.
     progress : bool
         tqdm bar on stderr over the NMF iterations.
     version : str, optional
@@ -85,7 +88,7 @@ def train_basis(
     Raises
     ------
     UserError
-        When no spectrum has a known redshift, or the NMF settings are invalid.
+        When no spectrum has a known redshift, the NMF settings are invalid, or the fit diverged.
     """
     grid = grid or LogGrid()
     batches = [batches_or_batch] if isinstance(batches_or_batch, SpectrumBatch) else list(batches_or_batch)
@@ -98,9 +101,14 @@ def train_basis(
     with tqdm(total=total, desc="fit: Nearly-NMF", unit="iter", disable=not progress) as bar:
         result = fit(
             X, V, k, method=method, sequential=k > 1, sequential_iter=sequential_iter, max_iter=max_iter,
-            seed=seed, device=device, callback=lambda iteration, chi2: bar.update(1),
+            seed=seed, device=device, dtype=dtype, callback=lambda iteration, chi2: bar.update(1),
         )
     templates = np.asarray(result.templates, dtype=np.float32)
+    if not np.isfinite(templates).all():
+        raise UserError(
+            f"fit: the NMF diverged (non-finite templates after {result.n_iter} iterations on {X.shape[0]} spectra); "
+            "retry with --dtype float64 or fewer --max-iter"
+        )
     if version is None:
         version = f"nmf-k{k}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
     meta = {
