@@ -83,3 +83,11 @@ def test_refit_promotes_a_better_basis_rejects_by_margin_and_counts_failures(tmp
     worker = RefitWorker(archive, config, "cpu", metrics, lambda: broken, promoted.append)
     assert worker.run_once().outcome == "failed"
     assert promoted == [] and metrics.refits.labels(outcome="failed")._value.get() == 1
+
+
+def test_labelled_spectra_seed_the_archive(tmp_path, training):
+    archive = Archive(tmp_path)
+    assert archive.add_labelled(training) == len(training)
+    stored = archive.read_recent(len(training))
+    assert stored.column("spectrum_id").to_pylist() == training.spectrum_id
+    assert np.array_equal(stored.column("z").to_numpy(), training.z)

@@ -14,7 +14,7 @@ from zstream.service.archive import Archive
 from zstream.service.replica import Replica
 from zstream.service.traffic import TopicReader, json_messages, send
 
-from conftest import results_at_truth, simulate_test, sources_only, train_small_basis
+from conftest import simulate_test, sources_only, train_small_basis
 
 TIMEOUT_S = 150
 
@@ -26,17 +26,11 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _value(replica: Replica, name: str, **labels: str) -> float:
-    """Sum of a metric's samples (matching ``labels``) in a replica's registry."""
-    return sum(sample.value for family in replica.metrics.registry.collect() for sample in family.samples
-               if sample.name == name and labels.items() <= sample.labels.items())
-
-
 def _refits_settled(a: Replica, b: Replica, quiet_s: float = 3.0) -> bool:
     """Both replicas serve the same version and no refit finished during the last ``quiet_s``."""
-    before = _value(a, "zstream_refits_total")
+    before = a.metrics.value("zstream_refits_total")
     time.sleep(quiet_s)
-    return before == _value(a, "zstream_refits_total") and a.serving.version == b.serving.version
+    return before == a.metrics.value("zstream_refits_total") and a.serving.version == b.serving.version
 
 
 def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, service_config, running, tmp_path, capsys):
@@ -47,7 +41,7 @@ def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, servic
         refit_recent=200, refit_reservoir=0, refit_margin=0.0, refit_max_iter=40,
     )
     labelled = sources_only(120, seed=22)  # the archive starts with a labelled training set, as in production
-    Archive(refitting.archive).append(labelled, results_at_truth(labelled))
+    Archive(refitting.archive).add_labelled(labelled)
     plain = dataclasses.replace(refitting, archive=None, refit_enabled=False)
     kafka_broker.create_topics([refitting.input_topic, refitting.output_topic, refitting.dlq_topic], partitions=2)
     producer = KafkaProducer(bootstrap_servers=refitting.bootstrap_servers, max_request_size=4_000_000)
@@ -73,21 +67,21 @@ def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, servic
         assert main(["basis", "list", *basis_flags]) == 0
         listing = capsys.readouterr().out
         assert "  weak-v1 " in listing and f"* {serving} " in listing
-        swaps_before = [_value(r, "zstream_basis_swaps_total") for r in (a, b)]
+        swaps_before = [r.metrics.value("zstream_basis_swaps_total") for r in (a, b)]
         assert main(["basis", "rollback", "weak-v1", *basis_flags]) == 0
         _wait_for(lambda: a.serving.version == b.serving.version == "weak-v1", 60, "rollback on both replicas")
-        assert [_value(r, "zstream_basis_swaps_total") for r in (a, b)] == [n + 1 for n in swaps_before]
+        assert [r.metrics.value("zstream_basis_swaps_total") for r in (a, b)] == [n + 1 for n in swaps_before]
 
     results = [decode_result_json(record.value) for record in reader.records]
     ids = [row["spectrum_id"] for row in results]
     assert sorted(ids) == sorted([*first.spectrum_id, *second.spectrum_id])
     assert {row["input_partition"] for row in results} == {0, 1}
-    consumed = [_value(r, "zstream_messages_consumed_total") for r in (a, b)]
+    consumed = [r.metrics.value("zstream_messages_consumed_total") for r in (a, b)]
     assert all(count > 0 for count in consumed) and sum(consumed) == len(ids)
     published = set(listing.split())
     assert all(row["basis_version"] != "weak-v1" for row in results if row["spectrum_id"].startswith("after-swap"))
     assert {row["basis_version"] for row in results} <= published
-    assert _value(a, "zstream_refits_total", outcome="promoted") >= 1
+    assert a.metrics.value("zstream_refits_total", outcome="promoted") >= 1
     assert (refitting.archive / "bases" / f"{serving}.parquet").exists()
     reader.close()
     producer.close()

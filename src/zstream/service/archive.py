@@ -83,6 +83,29 @@ class Archive:
         table = spectra_to_table(chosen)
         for name in ("basis_version", "delta_chi2"):
             table = table.append_column(name, results.column(name).take(pa.array(rows)))
+        self._write(table)
+        return len(rows)
+
+    def add_labelled(self, spectra: SpectrumBatch, label: str = "labelled") -> int:
+        """Archive spectra whose redshift is known (``spectra.z``), e.g. the training set, so refits see it.
+
+        Spectra without a finite ``z`` are skipped; returns how many were archived.
+        """
+        known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
+        chosen = SpectrumBatch(
+            [spectra.spectrum_id[i] for i in known],
+            [spectra.wavelength[i] for i in known],
+            [spectra.flux[i] for i in known],
+            [spectra.ivar[i] for i in known],
+            z=np.asarray(spectra.z, dtype=np.float64)[known],
+        )
+        table = spectra_to_table(chosen)
+        table = table.append_column("basis_version", pa.array([label] * len(chosen), pa.string()))
+        table = table.append_column("delta_chi2", pa.nulls(len(chosen), pa.float64()))
+        self._write(table)
+        return len(chosen)
+
+    def _write(self, table: pa.Table) -> None:
         now = time.time_ns()
         partition = self.spectra_dir / f"date={dt.datetime.fromtimestamp(now / 1e9, dt.UTC):%Y-%m-%d}"
         partition.mkdir(exist_ok=True)
@@ -91,7 +114,6 @@ class Archive:
         pq.write_table(table, staging)
         staging.replace(final)
         self._maybe_enforce_retention()
-        return len(rows)
 
     def files(self) -> list[Path]:
         """Spectrum files, oldest first."""

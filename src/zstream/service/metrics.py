@@ -111,6 +111,15 @@ class ServiceMetrics:
         else:
             self.device_memory.set(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
+    def value(self, name: str, **labels: str) -> float:
+        """Sum of the samples called ``name`` whose labels include ``labels`` (for progress views and tests)."""
+        return sum(
+            sample.value
+            for family in self.registry.collect()
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
     def exposition(self) -> bytes:
         """The Prometheus text exposition of this instance's registry."""
         return generate_latest(self.registry)

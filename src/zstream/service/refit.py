@@ -121,8 +121,9 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
     training = pa.concat_tables([recent.slice(0, n_train_recent), older], promote_options="default") if older.num_rows \
         else recent.slice(0, n_train_recent)
     X, V = rest_frame_matrix(training, serving.grid)
-    fitted = nmf.fit(X, V, serving.k, templates=serving.templates, max_iter=config.refit_max_iter, seed=seed,
-                     device=device)
+    start = nmf.project(X, V, serving.templates, max_iter=config.refit_max_iter, device=device)
+    fitted = nmf.fit(X, V, serving.k, templates=serving.templates, coefficients=start.coefficients,
+                     max_iter=config.refit_max_iter, seed=seed, device=device)
     if not np.all(np.isfinite(fitted.templates)):
         raise FloatingPointError("candidate templates are not finite")
     X_hold, V_hold = rest_frame_matrix(recent.slice(n_train_recent), serving.grid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def send(
     *,
     rate: float | None = None,
     on_sent: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Produce ``messages`` to ``topic``, paced at ``rate`` messages/s when given; flush; return the count.
 
@@ -57,10 +59,15 @@ def send(
         Target messages per second (``None`` = as fast as possible).
     on_sent : callable, optional
         Called with the running count after each message (progress displays).
+    stop : threading.Event, optional
+        Stop early (after flushing what was sent) once set.
     """
     started = time.monotonic()
     count = 0
     for count, message in enumerate(messages, start=1):
+        if stop is not None and stop.is_set():
+            count -= 1
+            break
         if rate:
             delay = started + (count - 1) / rate - time.monotonic()
             if delay > 0:

@@ -1,0 +1,143 @@
+"""A whole stream on one machine: broker (embedded or given), one replica, a producer and a results reader.
+
+The demo and ``zstream bench stream`` drive the real service through this: spectra
+are produced at a set rate, the replica serves them over the broker, and the
+reader records when each result arrives, so end-to-end latency is measured the
+way a downstream consumer sees it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+import numpy as np
+from kafka import KafkaConsumer
+
+from zstream.errors import UserError
+from zstream.io import decode_result_json
+from zstream.service import clients
+from zstream.service.broker import create_topics
+from zstream.service.config import ServiceConfig
+from zstream.service.replica import Replica
+from zstream.service.traffic import Message, TopicReader, send
+
+_STOP_TIMEOUT_S = 60.0
+
+
+class StreamHarness:
+    """Runs a replica of ``config`` in a thread and feeds and watches it; a context manager.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Service settings (topics, broker address, basis...); topics are created if missing.
+    partitions : int
+        Partitions of the input topic.
+    """
+
+    def __init__(self, config: ServiceConfig, partitions: int = 2):
+        self.config = config
+        self.partitions = partitions
+        self.replica = Replica(config)
+        self.sent_at: dict[bytes, float] = {}
+        self.arrived_at: dict[bytes, float] = {}
+        self.results: list[dict] = []
+        self.dead_letters: list = []
+        self.sent = 0
+        self.sending_done = threading.Event()
+        self._stop = threading.Event()
+        self._replica_thread = threading.Thread(target=self._serve, name="zstream-replica", daemon=True)
+        self._producer_thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._reader: TopicReader | None = None
+        self._producer = None
+
+    def __enter__(self) -> "StreamHarness":
+        create_topics(
+            self.config.bootstrap_servers,
+            [self.config.input_topic, self.config.output_topic, self.config.dlq_topic, self.config.basis_topic],
+            partitions=self.partitions, compacted=[self.config.basis_topic],
+        )
+        self._producer = clients.producer(self.config)
+        self._reader = TopicReader(
+            KafkaConsumer(bootstrap_servers=self.config.bootstrap_servers, group_id=None),
+            [self.config.output_topic, self.config.dlq_topic],
+        )
+        self._replica_thread.start()
+        return self
+
+    def _serve(self) -> None:
+        try:
+            self.replica.run(self._stop)
+        except BaseException as error:  # reported by check() in the driving thread
+            self._failure = error
+
+    def check(self) -> None:
+        """Raise the replica's error, if it stopped with one."""
+        if self._failure is not None:
+            raise self._failure
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Block until the replica is ready (basis loaded, partitions assigned).
+
+        Raises
+        ------
+        UserError
+            If it is not ready within ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self.replica.readiness()[0]:
+            self.check()
+            if time.monotonic() > deadline:
+                raise UserError(f"service not ready after {timeout_s:.0f} s: {self.replica.readiness()[1]}")
+            time.sleep(0.1)
+
+    def start_sending(self, messages: Sequence[Message], rate: float | None) -> None:
+        """Produce ``messages`` in a background thread at ``rate`` messages/s (None = flat out)."""
+
+        def record(count: int) -> None:
+            self.sent = count
+            self.sent_at[messages[count - 1].key] = time.time()
+
+        def produce() -> None:
+            try:
+                send(self._producer, self.config.input_topic, messages, rate=rate, on_sent=record, stop=self._stop)
+            finally:
+                self.sending_done.set()
+
+        self._producer_thread = threading.Thread(target=produce, name="zstream-producer", daemon=True)
+        self._producer_thread.start()
+
+    def poll(self, timeout_ms: int = 200) -> None:
+        """Read newly arrived results and dead letters, stamping their arrival time."""
+        self.check()
+        for record in self._reader.poll(timeout_ms=timeout_ms):
+            if record.topic == self.config.output_topic:
+                self.arrived_at.setdefault(record.key, time.time())
+                self.results.append(decode_result_json(record.value))
+            else:
+                self.dead_letters.append(record)
+
+    @property
+    def done(self) -> int:
+        """Inputs accounted for so far (results plus dead letters)."""
+        return len(self.results) + len(self.dead_letters)
+
+    def latencies(self) -> np.ndarray:
+        """End-to-end seconds from send to result arrival, one per result received so far."""
+        return np.array([self.arrived_at[key] - self.sent_at[key] for key in self.arrived_at if key in self.sent_at])
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._producer_thread is not None:
+            self._producer_thread.join(_STOP_TIMEOUT_S)
+        self._replica_thread.join(_STOP_TIMEOUT_S)
+        if self._reader is not None:
+            self._reader.close()
+        if self._producer is not None:
+            self._producer.close(timeout=10)
