@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.servecmd",
     "zstream.replaycmd",
     "zstream.basiscmd",
+    "zstream.democmd",
 )
 
 
