@@ -1,7 +1,7 @@
 """Process faults against a real broker, with real ``zstream serve`` processes.
 
 One scenario, to keep consumer-group joins few: two replicas share a group
-while good and bad traffic flows; one is SIGKILLed mid-stream and its
+while good and bad traffic flows; one is SIGKILLed mid-batch and its
 partitions move to the other; it is restarted; then both get SIGTERM while
 traffic still flows. At every step the topics are reconciled: every input ends
 as results or dead letters (each with its reason), duplicates carry the same key
@@ -72,7 +72,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(second)),
                                kwargs={"rate": 40.0}, daemon=True)
     traffic.start()
-    time.sleep(1.5)
+    time.sleep(1.5)  # a is busy: the offered rate exceeds what one replica scans, so it dies mid-batch
     replicas[0].kill()
     traffic.join(TIMEOUT_S)
     expected += len(second)
