@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
+import orjson
 from kafka import KafkaConsumer
 
 from zstream.errors import UserError
-from zstream.io import decode_result_json
 from zstream.service import clients
 from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig
@@ -117,7 +117,7 @@ class StreamHarness:
         for record in self._reader.poll(timeout_ms=timeout_ms):
             if record.topic == self.config.output_topic:
                 self.arrived_at.setdefault(record.key, time.time())
-                self.results.append(decode_result_json(record.value))
+                self.results.append(orjson.loads(record.value))
             else:
                 self.dead_letters.append(record)
 
