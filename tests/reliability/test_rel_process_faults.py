@@ -5,7 +5,9 @@ while good and bad traffic flows; one is SIGKILLed mid-batch and its
 partitions move to the other; it is restarted; then both get SIGTERM while
 traffic still flows. At every step the topics are reconciled: every input ends
 as results or dead letters (each with its reason), duplicates carry the same key
-and basis version, and after SIGTERM exactly the answered inputs are committed.
+and basis version, and after SIGTERM every committed input is answered and every answered input committed,
+except a batch whose commit the group refused because the other replica was leaving at the same
+moment (a rebalance): it is answered but left uncommitted, so the next owner repeats it.
 A SASL password set on both replicas appears in no log line and not on /metrics.
 """
 
@@ -107,7 +109,10 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     for partition, offset in report.missing:
         assert offset >= committed[partition], f"input {partition}:{offset} committed but never answered"
     assert not report.unknown and not report.inconsistent, report.summary()
-    assert sum(committed.values()) == report.n_inputs - len(report.missing), (committed, report.summary())
+    answered_uncommitted = report.n_inputs - len(report.missing) - sum(committed.values())
+    assert answered_uncommitted >= 0, (committed, report.summary())
+    if answered_uncommitted:  # only a commit refused by the rebalance of the other replica leaving may do this
+        assert any("RebalanceInProgress" in replica.log() for replica in replicas), (committed, report.summary())
 
     for text in [replica.log() for replica in replicas] + metrics_texts:
         assert SECRET not in text
