@@ -9,7 +9,6 @@ import urllib.request
 
 import numpy as np
 import orjson
-import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
