@@ -5,7 +5,7 @@ embedded one unless ``--bootstrap-servers`` is given), produces simulated
 spectra at ``--rate`` for ``--duration`` seconds, reads every result and dead
 letter back, and samples the consumer lag and the service's resident memory
 every ``--sample-every`` seconds. It reports sustained throughput, end-to-end
-latency p50/p99 (input message timestamp → result record timestamp), lag and
+latency p50/p99 (send time → result record timestamp), lag and
 RSS over time, whether RSS grew beyond noise and lag stayed bounded, and the
 ledger check (every input answered). The baseline is the same spectra through
 :meth:`Scanner.scan` in this process: the ratio says how much of the raw scan
@@ -136,7 +136,7 @@ class Sample:
 
 @dataclass
 class SoakReport:
-    """What a soak measured; ``verdicts`` says whether memory stayed flat and lag bounded."""
+    """What a soak measured; :attr:`memory_flat` and :attr:`lag_bounded` are its verdicts."""
 
     rate: float
     duration_s: float
