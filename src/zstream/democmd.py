@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.rate <= 0 or args.n_train < args.k:
         raise UserError("demo: need --duration > 0, --rate > 0 and --n-train ≥ --k")
     from zstream.service import demo  # torch and the service load only when the demo runs
+    from zstream.service.handles import ReplicaThread
     from zstream.service.harness import StreamHarness
     from zstream.service.traffic import json_messages
 
@@ -69,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
             say(f"embedded broker (tansu, in memory) on {bootstrap}")
         config = demo.service_config(args, bootstrap, starter_path, len(stream), f"zstream-demo-{uuid.uuid4().hex[:6]}")
         demo.seed_archive(config.archive, training, args.n_train, args.seed + 2)
-        harness = stack.enter_context(StreamHarness(config))
+        harness = stack.enter_context(StreamHarness(config, ReplicaThread(config)))
         say("service starting: joining the consumer group (a few seconds)…")
         harness.wait_ready()
-        say(f"ready: serving {harness.replica.serving.version}; metrics on "
-            f"http://127.0.0.1:{harness.replica.health.port}/metrics")
+        say(f"ready: serving {harness.replica.serving_version()}; metrics on "
+            f"http://127.0.0.1:{harness.replica.metrics_port}/metrics")
         _stream(harness, json_messages(stream), args, len(stream))
     results = demo.results_table(harness.results)
     return demo.report(results, truth, args.out, harness, say)

@@ -9,6 +9,7 @@ import pytest
 
 from zstream.errors import UserError
 from zstream.service.config import (
+    as_arguments,
     ServiceConfig,
     add_arguments,
     env_of,
@@ -98,3 +99,11 @@ def test_secrets_are_redacted_and_security_passes_through(tmp_path: Path):
 def test_empty_value_unsets_an_optional_setting():
     config = load_config(_parse([]), env={env_of("archive"): "", env_of("sasl_mechanism"): ""})
     assert config.archive is None and config.sasl_mechanism is None
+
+
+def test_as_arguments_round_trips_through_the_parser_and_keeps_secrets_off_argv(tmp_path):
+    config = ServiceConfig(batch_size=7, refit_enabled=False, archive=tmp_path, sasl_plain_password="hunter2",
+                           z_max=1.5)
+    flags, env = as_arguments(config)
+    assert "hunter2" not in " ".join(flags)
+    assert load_config(_parse(flags), env=env) == config

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -10,19 +12,12 @@ import time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from zstream.io import decode_result_json
-from zstream.service.config import flag_of
+from zstream.service.config import as_arguments
 from zstream.service.traffic import TopicReader, json_messages, send
 
 from conftest import simulate_test
 
 EXIT_TIMEOUT_S = 60
-
-
-def _flags(config) -> list[str]:
-    names = ["bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "basis_topic", "group_id",
-             "session_timeout_ms", "heartbeat_interval_ms", "basis", "z_min", "z_max", "z_step", "device",
-             "metrics_host", "metrics_port", "max_message_bytes"]
-    return [part for name in names for part in (flag_of(name), str(getattr(config, name)))] + ["--batch-size", "3"]
 
 
 def test_sigterm_finishes_batch_commits_and_exits_zero(kafka_broker, service_config):
@@ -33,10 +28,9 @@ def test_sigterm_finishes_batch_commits_and_exits_zero(kafka_broker, service_con
     send(producer, config.input_topic, json_messages(spectra))
     reader = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None),
                          [config.output_topic])
-    service = subprocess.Popen(
-        [sys.executable, "-m", "zstream.cli", "serve", *_flags(config), "--no-refit-enabled"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    flags, env = as_arguments(dataclasses.replace(config, batch_size=3, archive=None))
+    service = subprocess.Popen([sys.executable, "-m", "zstream.cli", "serve", *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
         reader.read_until(3, 120)
         assert reader.records, "service produced nothing"

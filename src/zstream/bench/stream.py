@@ -99,23 +99,25 @@ def _baseline(scanner, spectra: SpectrumBatch, batch_size: int) -> float:
 
 def _through_service(args: argparse.Namespace, config, spectra: SpectrumBatch, raw_rate: float) -> dict:
     from zstream.service.broker import EmbeddedBroker
+    from zstream.service.handles import ReplicaProcess
     from zstream.service.harness import StreamHarness
 
     with contextlib.ExitStack() as stack:
         if not args.bootstrap_servers:
             broker = stack.enter_context(EmbeddedBroker())
             config = dataclasses.replace(config, bootstrap_servers=broker.bootstrap_servers)
-        harness = stack.enter_context(StreamHarness(config))
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zstream-bench-serve-")))
+        harness = stack.enter_context(StreamHarness(config, ReplicaProcess(config, folder / "serve.log")))
         harness.wait_ready()
         _send_and_wait(harness, _renamed(spectra, args.batch_size, "warm-up"), None, "warm-up batch")
-        metrics = harness.replica.metrics
-        scan_before = metrics.value("zstream_scan_duration_seconds_sum")
-        batch_before = metrics.value("zstream_batch_duration_seconds_sum")
+        replica = harness.replica
+        scan_before = replica.metric("zstream_scan_duration_seconds_sum")
+        batch_before = replica.metric("zstream_batch_duration_seconds_sum")
         started = time.time()
         _send_and_wait(harness, spectra, None, "throughput: flat out")
         sustained = len(spectra) / (max(harness.arrived_at.values()) - started)
-        scan_share = (metrics.value("zstream_scan_duration_seconds_sum") - scan_before) / (
-            metrics.value("zstream_batch_duration_seconds_sum") - batch_before)
+        scan_share = (replica.metric("zstream_scan_duration_seconds_sum") - scan_before) / (
+            replica.metric("zstream_batch_duration_seconds_sum") - batch_before)
         rate = args.rate or 0.8 * sustained
         keys_before = set(harness.arrived_at)
         copies = _renamed(spectra, max(1, round(rate * args.duration)), "latency")

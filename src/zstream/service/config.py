@@ -284,6 +284,33 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def as_arguments(config: ServiceConfig) -> tuple[list[str], dict[str, str]]:
+    """Command-line flags and environment that reproduce ``config`` in a ``zstream serve`` process.
+
+    Only settings that differ from their default are given; secrets travel in the
+    environment, never on the command line (where ``ps`` would show them).
+
+    Returns
+    -------
+    flags : list of str
+    env : dict of str to str
+        ``ZSTREAM_*`` variables for the secret settings that are set.
+    """
+    flags: list[str] = []
+    env: dict[str, str] = {}
+    for item in settings():
+        value = getattr(config, item.name)
+        if value == item.default:
+            continue
+        if item.metadata["secret"]:
+            env[env_of(item.name)] = "" if value is None else str(value)
+        elif isinstance(value, bool):
+            flags.append(flag_of(item.name) if value else "--no-" + flag_of(item.name).removeprefix("--"))
+        else:
+            flags += [flag_of(item.name), "" if value is None else str(value)]
+    return flags, env
+
+
 def kafka_client_options(config: ServiceConfig) -> dict[str, Any]:
     """Connection and security options shared by every kafka-python client of the service.
 

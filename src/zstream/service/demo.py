@@ -119,17 +119,17 @@ def report(results: pa.Table, truth: pa.Table, out: Path, harness: StreamHarness
     if latencies.size:
         p50, p99 = np.percentile(latencies, [50, 99])
         say(f"end-to-end latency (send → result) p50 {p50:.2f} s, p99 {p99:.2f} s")
-    metrics = harness.replica.metrics
-    say(f"basis: started on demo-starter, now {harness.replica.serving.version} "
-        f"({int(metrics.value('zstream_basis_swaps_total'))} hot swaps, refits promoted "
-        f"{int(metrics.value('zstream_refits_total', outcome='promoted'))}, rejected "
-        f"{int(metrics.value('zstream_refits_total', outcome='rejected'))}, failed "
-        f"{int(metrics.value('zstream_refits_total', outcome='failed'))})")
+    replica = harness.replica
+    say(f"basis: started on demo-starter, now {replica.serving_version()} "
+        f"({int(replica.metric('zstream_basis_swaps_total'))} hot swaps, refits promoted "
+        f"{int(replica.metric('zstream_refits_total', outcome='promoted'))}, rejected "
+        f"{int(replica.metric('zstream_refits_total', outcome='rejected'))}, failed "
+        f"{int(replica.metric('zstream_refits_total', outcome='failed'))})")
     say("evaluation against the simulation truth:")
     for name, value in headline(summary).items():
         say(f"  {name:18s} {'–' if value is None else f'{value:.4f}'}")
     say(f"results  {results_path}")
     say(f"report   {written['html']}")
     say(f"archive  {out / 'archive'} (spectra/ and bases/)")
-    say(f"logs     {out / 'service.log'}; metrics were served on http://127.0.0.1:{harness.replica.health.port}/metrics")
+    say(f"logs     {out / 'service.log'}; metrics were served on http://127.0.0.1:{replica.metrics_port}/metrics")
     return 0

@@ -1,9 +1,10 @@
-"""A whole stream on one machine: broker (embedded or given), one replica, a producer and a results reader.
+"""A whole stream on one machine: one replica, a producer and a results reader around a broker.
 
 The demo and ``zstream bench stream`` drive the real service through this: spectra
-are produced at a set rate, the replica serves them over the broker, and the
-reader records when each result arrives, so end-to-end latency is measured the
-way a downstream consumer sees it.
+are produced at a set rate, the replica (a thread or a ``zstream serve`` process,
+see :mod:`zstream.service.handles`) serves them over the broker, and the reader
+records when each result arrives, so end-to-end latency is measured the way a
+downstream consumer sees it.
 """
 
 from __future__ import annotations
@@ -17,31 +18,32 @@ import numpy as np
 import orjson
 from kafka import KafkaConsumer
 
-from zstream.errors import UserError
 from zstream.service import clients
 from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig
-from zstream.service.replica import Replica
+from zstream.service.handles import ReplicaProcess, ReplicaThread, wait_ready
 from zstream.service.traffic import Message, TopicReader, send
 
 _STOP_TIMEOUT_S = 60.0
 
 
 class StreamHarness:
-    """Runs a replica of ``config`` in a thread and feeds and watches it; a context manager.
+    """Feeds and watches one replica of ``config``; a context manager that stops everything on exit.
 
     Parameters
     ----------
     config : ServiceConfig
         Service settings (topics, broker address, basis...); topics are created if missing.
+    replica : ReplicaThread or ReplicaProcess
+        How the replica runs; started on entering the context.
     partitions : int
         Partitions of the input topic.
     """
 
-    def __init__(self, config: ServiceConfig, partitions: int = 2):
+    def __init__(self, config: ServiceConfig, replica: ReplicaThread | ReplicaProcess, partitions: int = 2):
         self.config = config
+        self.replica = replica
         self.partitions = partitions
-        self.replica = Replica(config)
         self.sent_at: dict[bytes, float] = {}
         self.arrived_at: dict[bytes, float] = {}
         self.results: list[dict] = []
@@ -49,9 +51,7 @@ class StreamHarness:
         self.sent = 0
         self.sending_done = threading.Event()
         self._stop = threading.Event()
-        self._replica_thread = threading.Thread(target=self._serve, name="zstream-replica", daemon=True)
         self._producer_thread: threading.Thread | None = None
-        self._failure: BaseException | None = None
         self._reader: TopicReader | None = None
         self._producer = None
 
@@ -66,34 +66,12 @@ class StreamHarness:
             KafkaConsumer(bootstrap_servers=self.config.bootstrap_servers, group_id=None),
             [self.config.output_topic, self.config.dlq_topic],
         )
-        self._replica_thread.start()
+        self.replica.start()
         return self
 
-    def _serve(self) -> None:
-        try:
-            self.replica.run(self._stop)
-        except BaseException as error:  # reported by check() in the driving thread
-            self._failure = error
-
-    def check(self) -> None:
-        """Raise the replica's error, if it stopped with one."""
-        if self._failure is not None:
-            raise self._failure
-
     def wait_ready(self, timeout_s: float = 120.0) -> None:
-        """Block until the replica is ready (basis loaded, partitions assigned).
-
-        Raises
-        ------
-        UserError
-            If it is not ready within ``timeout_s``.
-        """
-        deadline = time.monotonic() + timeout_s
-        while not self.replica.readiness()[0]:
-            self.check()
-            if time.monotonic() > deadline:
-                raise UserError(f"service not ready after {timeout_s:.0f} s: {self.replica.readiness()[1]}")
-            time.sleep(0.1)
+        """Block until the replica is ready (basis loaded, partitions assigned)."""
+        wait_ready(self.replica, timeout_s)
 
     def start_sending(self, messages: Sequence[Message], rate: float | None) -> None:
         """Produce ``messages`` in a background thread at ``rate`` messages/s (None = flat out)."""
@@ -113,7 +91,7 @@ class StreamHarness:
 
     def poll(self, timeout_ms: int = 200) -> None:
         """Read newly arrived results and dead letters, stamping their arrival time."""
-        self.check()
+        self.replica.check()
         for record in self._reader.poll(timeout_ms=timeout_ms):
             if record.topic == self.config.output_topic:
                 self.arrived_at.setdefault(record.key, time.time())
@@ -136,7 +114,7 @@ class StreamHarness:
         self._stop.set()
         if self._producer_thread is not None:
             self._producer_thread.join(_STOP_TIMEOUT_S)
-        self._replica_thread.join(_STOP_TIMEOUT_S)
+        self.replica.stop()
         if self._reader is not None:
             self._reader.close()
         if self._producer is not None:

@@ -62,28 +62,27 @@ class LiveView:
     def snapshot(self) -> Snapshot:
         """Current figures, from the replica's metrics and the results read so far."""
         now = time.monotonic()
-        harness, metrics = self.harness, self.harness.replica.metrics
+        harness, replica = self.harness, self.harness.replica
         self._history.append((now, harness.done))
         while now - self._history[0][0] > _RATE_WINDOW_S:
             self._history.popleft()
         span = now - self._history[0][0]
         latencies = harness.latencies()
-        serving = harness.replica.serving
         return Snapshot(
             elapsed_s=now - self.started,
             sent=harness.sent,
             results=len(harness.results),
             dead_letters=len(harness.dead_letters),
             rate=(harness.done - self._history[0][1]) / span if span > 0 else 0.0,
-            lag=metrics.value("zstream_consumer_lag"),
+            lag=replica.metric("zstream_consumer_lag"),
             latency_p50=float(np.percentile(latencies, 50)) if latencies.size else float("nan"),
             latency_p99=float(np.percentile(latencies, 99)) if latencies.size else float("nan"),
-            sources=int(metrics.value("zstream_classifications_total", label="source")),
-            false=int(metrics.value("zstream_classifications_total", label="false")),
-            blends=int(metrics.value("zstream_classifications_total", label="blend")),
-            basis_version=serving.version if serving is not None else "-",
-            swaps=int(metrics.value("zstream_basis_swaps_total")),
-            refits={outcome: int(metrics.value("zstream_refits_total", outcome=outcome))
+            sources=int(replica.metric("zstream_classifications_total", label="source")),
+            false=int(replica.metric("zstream_classifications_total", label="false")),
+            blends=int(replica.metric("zstream_classifications_total", label="blend")),
+            basis_version=replica.serving_version(),
+            swaps=int(replica.metric("zstream_basis_swaps_total")),
+            refits={outcome: int(replica.metric("zstream_refits_total", outcome=outcome))
                     for outcome in ("promoted", "rejected", "failed")},
         )
 
