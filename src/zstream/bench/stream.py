@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n", type=int, default=120, help="spectra for the baseline and throughput phases")
+    parser.add_argument("--n", type=int, default=240, help="spectra for the baseline and throughput phases")
     parser.add_argument("--rate", type=float, help="latency-phase rate in spectra/s (default: 80%% of sustained)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of the latency phase (default 30)")
     parser.add_argument("--k", type=int, default=5, help="templates in the benchmark basis")
