@@ -82,17 +82,20 @@ def nnls_batched(
     full_left = torch.full((m,), FULL_EXCHANGES, device=rhs.device)
     for _ in range(max_iter):
         x = _solve_on_free_set(gram, rhs, free)
-        gradient = (gram * x[None, :, :]).sum(1) - rhs
+        gradient = -rhs
+        for j in range(k):
+            gradient = gradient.addcmul(gram[:, j], x[j])
         negative = x < -precision * x.abs().amax(0)
         violation = (free & negative) | (~free & alive & (gradient < -tolerance))
         count = violation.sum(0)
-        solution[:, index] = x.clamp_min(0)
+        solution.index_copy_(1, index, x.clamp_min(0))
         converged[index[count == 0]] = True
         keep = (count > 0).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
         index, violation, count = index[keep], violation[:, keep], count[keep]
-        gram, rhs, free, alive, tolerance = gram[:, :, keep], rhs[:, keep], free[:, keep], alive[:, keep], tolerance[keep]
+        gram = gram.index_select(2, keep)
+        rhs, free, alive, tolerance = rhs[:, keep], free[:, keep], alive[:, keep], tolerance[keep]
         fewer = count < best_violations[keep]
         best_violations = torch.where(fewer, count, best_violations[keep])
         full_left = torch.where(fewer, FULL_EXCHANGES, full_left[keep] - 1)
@@ -124,8 +127,10 @@ def _cholesky_solve_block(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Ten
 
     A Cholesky factorisation written element by element over the trailing batch axis (k ≈ 10:
     ~k³/6 fused multiply-adds on contiguous vectors), several times faster on a CPU than one
-    LAPACK call per tiny matrix. Rows and columns off the free set act as the identity; pivots
-    are floored at working precision, a minimal ridge for (nearly) collinear templates.
+    LAPACK call per tiny matrix. Variables off the free set get a zero inverse pivot: their
+    column of the factor, their forward value and their solution are then exactly 0 and they
+    drop out of the free variables' equations, as if their rows and columns were removed.
+    Pivots are floored at working precision, a minimal ridge for (nearly) collinear templates.
     """
     k = rhs.shape[0]
     f = free.to(gram.dtype)
@@ -133,28 +138,28 @@ def _cholesky_solve_block(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Ten
     lower: list[list[torch.Tensor | None]] = [[None] * k for _ in range(k)]
     inverse_pivot: list[torch.Tensor] = []
     for j in range(k):
-        pivot = gram[j, j] * f[j]
-        for p in range(j):
-            pivot.addcmul_(lower[j][p], lower[j][p], value=-1)
-        inverse_pivot.append(pivot.add_(1 - f[j]).clamp_min_(floor).rsqrt_())
+        pivot = _minus_products(gram[j, j], lower[j][:j], lower[j][:j])
+        inverse_pivot.append(pivot.clamp_min_(floor).rsqrt_().mul_(f[j]))
         for i in range(j + 1, k):
-            entry = gram[i, j] * (f[i] * f[j])
-            for p in range(j):
-                entry.addcmul_(lower[i][p], lower[j][p], value=-1)
-            lower[i][j] = entry.mul_(inverse_pivot[j])
+            lower[i][j] = _minus_products(gram[i, j], lower[i][:j], lower[j][:j]).mul_(inverse_pivot[j])
     forward: list[torch.Tensor] = []
     for j in range(k):
-        value = rhs[j] * f[j]
-        for p in range(j):
-            value.addcmul_(lower[j][p], forward[p], value=-1)
-        forward.append(value.mul_(inverse_pivot[j]))
+        forward.append(_minus_products(rhs[j], lower[j][:j], forward).mul_(inverse_pivot[j]))
     x: list[torch.Tensor | None] = [None] * k
     for j in reversed(range(k)):
-        value = forward[j].clone()
-        for i in range(j + 1, k):
-            value.addcmul_(lower[i][j], x[i], value=-1)
-        x[j] = value.mul_(inverse_pivot[j])
-    return torch.stack(x) * f
+        below = range(j + 1, k)
+        x[j] = _minus_products(forward[j], [lower[i][j] for i in below], [x[i] for i in below]).mul_(inverse_pivot[j])
+    return torch.stack(x)
+
+
+def _minus_products(start: torch.Tensor, left: list, right: list) -> torch.Tensor:
+    """``start − Σ_p left[p] · right[p]`` as a new tensor (``start`` is not modified)."""
+    if not left:
+        return start.clone()
+    out = torch.addcmul(start, left[0], right[0], value=-1)
+    for a, b in zip(left[1:], right[1:]):
+        out.addcmul_(a, b, value=-1)
+    return out
 
 
 def nnls_exact(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

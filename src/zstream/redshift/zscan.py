@@ -161,7 +161,9 @@ def solve_blend_at_shifts(
     step = coefficients.clone()
     step[0] -= 1.0
     gradient = torch.cat([model_gradient[None], residual_gradient])
-    curvature = (step[:, None, :] * gram * step[None, :, :]).sum((0, 1))
+    curvature = torch.zeros_like(model_gram)
+    for i in range(k + 1):
+        curvature.addcmul_(step[i], (gram[i] * step).sum(0))
     residual_energy = _repeat(_row_sums(weight * residual * residual), q)
     chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
     return chi2.reshape(n, q), converged.reshape(n, q)
