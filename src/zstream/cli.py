@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "zstream.replaycmd",
     "zstream.basiscmd",
     "zstream.democmd",
+    "zstream.fitcmd",
+    "zstream.scancmd",
 )
 
 

@@ -13,6 +13,7 @@ BENCHMARKS: tuple[str, ...] = (
     "zstream.bench.nmf",
     "zstream.bench.accuracy",
     "zstream.bench.soak",
+    "zstream.bench.scan",
     "zstream.bench.stream",
 )
 
