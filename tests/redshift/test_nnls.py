@@ -22,7 +22,8 @@ def to_normal_equations(designs: np.ndarray, targets: np.ndarray, dtype: torch.d
     rhs = np.einsum("npi,np->in", designs, targets)
     reference = np.einsum("npi,npi->in", designs, designs)
     as_tensor = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
-    return gram, rhs, as_tensor(gram), as_tensor(rhs), as_tensor(reference)
+    rows, cols = np.triu_indices(gram.shape[0])  # packed upper triangle, row by row
+    return gram, rhs, as_tensor(gram[rows, cols]), as_tensor(rhs), as_tensor(reference)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

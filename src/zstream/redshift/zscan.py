@@ -53,16 +53,9 @@ class ShiftTables:
             _row_sums(weighted_flux * flux),
         )
 
-    def full_gram(self, lags: torch.Tensor) -> torch.Tensor:
-        """``A(s)`` as full symmetric matrices at ``lags`` ``(n, q)``: shape ``(k, k, n·q)``."""
-        k = self.correlator.k
-        pairs = _gather(self.gram, lags)  # (n_pairs, n·q)
-        pair_of = torch.zeros(k, k, dtype=torch.long, device=pairs.device)
-        rows, cols = self.correlator.pairs
-        order = torch.arange(rows.numel(), device=pairs.device)
-        pair_of[rows, cols] = order
-        pair_of[cols, rows] = order
-        return pairs[pair_of]
+    def packed_gram(self, lags: torch.Tensor) -> torch.Tensor:
+        """``A(s)`` at ``lags`` ``(n, q)``, packed (upper triangle, row by row): ``(n_pairs, n·q)``."""
+        return _gather(self.gram, lags)
 
     def reference_diagonal(self, q: int) -> torch.Tensor:
         """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(k, n·q)``."""
@@ -103,7 +96,7 @@ def solve_at_shifts(
     """
     n, q = lags.shape
     coefficients, converged = _solve_warm(
-        tables.full_gram(lags), tables.rhs_at(lags), tables.reference_diagonal(q), n, max_iter
+        tables.packed_gram(lags), tables.rhs_at(lags), tables.reference_diagonal(q), n, max_iter
     )
     explained = (coefficients * tables.rhs_at(lags)).sum(0).reshape(n, q)
     chi2 = tables.energy[:, None] - explained  # at the optimum cᵀAc = cᵀb
@@ -147,11 +140,8 @@ def solve_blend_at_shifts(
     model_gradient = _repeat(-_row_sums(weight * residual * model), q)
     cross = rhs_templates + residual_gradient  # Σ w m T_k = Σ w f T_k − Σ w r T_k
 
-    gram = torch.empty(k + 1, k + 1, n * q, dtype=weight.dtype, device=weight.device)
-    gram[1:, 1:] = tables.full_gram(lags)
-    gram[0, 0] = model_gram
-    gram[0, 1:] = cross
-    gram[1:, 0] = cross
+    # packed upper triangle of the (k+1)×(k+1) matrix: row 0 (the model) first, then the templates'
+    gram = torch.cat([model_gram[None], cross, tables.packed_gram(lags)])
     rhs = torch.cat([model_rhs[None], rhs_templates])
     reference = torch.cat([model_gram[None], tables.reference_diagonal(q)])
     model_only = torch.zeros(k + 1, dtype=torch.bool, device=rhs.device)
@@ -161,9 +151,9 @@ def solve_blend_at_shifts(
     step = coefficients.clone()
     step[0] -= 1.0
     gradient = torch.cat([model_gradient[None], residual_gradient])
-    curvature = torch.zeros_like(model_gram)
-    for i in range(k + 1):
-        curvature.addcmul_(step[i], (gram[i] * step).sum(0))
+    rows, cols = torch.triu_indices(k + 1, k + 1, device=gram.device)
+    off_diagonal = torch.where(rows == cols, 1.0, 2.0).to(gram.dtype)[:, None]
+    curvature = (gram * step[rows] * step[cols] * off_diagonal).sum(0)
     residual_energy = _repeat(_row_sums(weight * residual * residual), q)
     chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
     return chi2.reshape(n, q), converged.reshape(n, q)
