@@ -2,7 +2,8 @@
 
 Same spectra, same basis, same scan settings, one run:
 
-1. baseline: :meth:`Scanner.scan` in batches of ``--batch-size`` (spectra/s);
+1. baseline: :meth:`Scanner.scan` in batches of ``--batch-size`` (spectra/s), just before
+   and just after phase 2 (the mean, since load on a shared machine drifts);
 2. throughput: all spectra produced at once to a service replica (embedded
    broker on loopback unless ``--bootstrap-servers``), timed from the first send
    to the last result read back (sustained spectra/s); the ratio to 1. is the
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +70,8 @@ def run(args: argparse.Namespace) -> int:
         save_basis(basis, basis_path)
         config = _config(args, basis_path)
         scanner = Scanner(basis, config.scan_config(), device=args.device)
-        raw_rate = _baseline(scanner, spectra, args.batch_size)
-        figures = _through_service(args, config, spectra, raw_rate)
-    figures |= {"raw_scan_spectra_per_s": raw_rate, "n": args.n, "k": args.k, "batch_size": args.batch_size}
+        figures = _through_service(args, config, spectra, lambda: _baseline(scanner, spectra, args.batch_size))
+    figures |= {"n": args.n, "k": args.k, "batch_size": args.batch_size}
     _print(figures)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
@@ -97,7 +98,10 @@ def _baseline(scanner, spectra: SpectrumBatch, batch_size: int) -> float:
     return len(spectra) / (time.perf_counter() - started)
 
 
-def _through_service(args: argparse.Namespace, config, spectra: SpectrumBatch, raw_rate: float) -> dict:
+def _through_service(
+    args: argparse.Namespace, config: ServiceConfig, spectra: SpectrumBatch, baseline: Callable[[], float]
+) -> dict:
+    """Baseline, throughput, baseline again (load on a shared machine drifts), then latency."""
     from zstream.service.broker import EmbeddedBroker
     from zstream.service.handles import ReplicaProcess
     from zstream.service.harness import StreamHarness
@@ -110,14 +114,18 @@ def _through_service(args: argparse.Namespace, config, spectra: SpectrumBatch, r
         harness = stack.enter_context(StreamHarness(config, ReplicaProcess(config, folder / "serve.log")))
         harness.wait_ready()
         _send_and_wait(harness, _renamed(spectra, args.batch_size, "warm-up"), None, "warm-up batch")
+        raw_before = baseline()
         replica = harness.replica
         scan_before = replica.metric("zstream_scan_duration_seconds_sum")
         batch_before = replica.metric("zstream_batch_duration_seconds_sum")
         started = time.time()
         _send_and_wait(harness, spectra, None, "throughput: flat out")
-        sustained = len(spectra) / (max(harness.arrived_at.values()) - started)
-        scan_share = (replica.metric("zstream_scan_duration_seconds_sum") - scan_before) / (
-            replica.metric("zstream_batch_duration_seconds_sum") - batch_before)
+        wall = max(harness.arrived_at.values()) - started
+        sustained = len(spectra) / wall
+        scan_seconds = replica.metric("zstream_scan_duration_seconds_sum") - scan_before
+        batch_seconds = replica.metric("zstream_batch_duration_seconds_sum") - batch_before
+        raw_after = baseline()
+        raw_rate = (raw_before + raw_after) / 2
         rate = args.rate or 0.8 * sustained
         keys_before = set(harness.arrived_at)
         copies = _renamed(spectra, max(1, round(rate * args.duration)), "latency")
@@ -125,9 +133,12 @@ def _through_service(args: argparse.Namespace, config, spectra: SpectrumBatch, r
         latencies = np.array([harness.arrived_at[key] - harness.sent_at[key]
                               for key in harness.arrived_at if key not in keys_before])
     return {
+        "raw_scan_spectra_per_s": raw_rate,
+        "raw_scan_before_after": [raw_before, raw_after],
         "service_spectra_per_s": sustained,
         "service_overhead": raw_rate / sustained - 1.0,
-        "scan_share_of_batch_time": scan_share,
+        "in_service_overhead": wall / scan_seconds - 1.0,
+        "scan_share_of_batch_time": scan_seconds / batch_seconds,
         "latency_rate_spectra_per_s": rate,
         "latency_n": int(latencies.size),
         "latency_p50_s": float(np.percentile(latencies, 50)),
@@ -166,10 +177,14 @@ def _renamed(batch: SpectrumBatch, n: int, tag: str) -> SpectrumBatch:
 
 
 def _print(figures: dict) -> None:
+    before, after = figures["raw_scan_before_after"]
     print(f"raw Scanner.scan        {figures['raw_scan_spectra_per_s']:8.2f} spectra/s  "
-          f"(n={figures['n']}, k={figures['k']}, batches of {figures['batch_size']})")
+          f"(mean of {before:.2f} before and {after:.2f} after; n={figures['n']}, k={figures['k']}, "
+          f"batches of {figures['batch_size']})")
     print(f"through the service     {figures['service_spectra_per_s']:8.2f} spectra/s  (broker, JSON, produce+flush+commit)")
     print(f"service overhead        {100 * figures['service_overhead']:8.1f} %  (raw / service − 1)")
+    print(f"in-service overhead     {100 * figures['in_service_overhead']:8.1f} %  "
+          "(service wall time / its own scan time − 1, same window)")
     print(f"scan share of batch     {100 * figures['scan_share_of_batch_time']:8.1f} %")
     print(f"latency at {figures['latency_rate_spectra_per_s']:.1f}/s       p50 {figures['latency_p50_s']:.2f} s   "
           f"p99 {figures['latency_p99_s']:.2f} s   ({figures['latency_n']} spectra, send → result)")
