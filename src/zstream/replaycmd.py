@@ -14,11 +14,11 @@ from tqdm import tqdm
 from zstream.errors import UserError
 from zstream.evaluate import headline, score, write_report
 from zstream.evaluate.score import read_truth
-from zstream.io import RESULT_SCHEMA, Basis, Reject, conform_results, write_rejects, write_results
+from zstream.io import RESULT_SCHEMA, Basis, Reason, Reject, conform_results, write_rejects, write_results
 from zstream.service import clients, replay
 from zstream.service.config import ServiceConfig, add_arguments, load_config, names_in_group
 from zstream.service.outputs import result_message, result_record
-from zstream.service.processing import process_records
+from zstream.service.processing import process_records, take_spectra
 from zstream.service.traffic import send
 
 _SETTINGS = ["bootstrap_servers", "basis_topic", "basis", "archive", "z_min", "z_max", "z_step", "thresholds",
@@ -79,12 +79,20 @@ def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
     from zstream.redshift import Scanner  # torch loads only when scanning
 
     scanner = Scanner(basis, config.scan_config(), device=config.device)
-    tables, rejects = [RESULT_SCHEMA.empty_table()], []
+    tables, rejects, seen = [RESULT_SCHEMA.empty_table()], [], set()
     with tqdm(desc=f"replay {args.input.name} with {basis.version}", unit=" spectra", file=sys.stderr) as progress:
         for batch, batch_rejects in replay.file_batches(args.input, config.batch_size):
             rejects.extend(batch_rejects)
-            if len(batch):
-                tables.append(scanner.scan(batch))
+            first = []
+            for row, spectrum_id in enumerate(batch.spectrum_id):
+                if spectrum_id in seen:
+                    rejects.append(Reject(spectrum_id, Reason.DUPLICATE_ID_IN_BATCH,
+                                          f"spectrum_id {spectrum_id!r} already replayed from {args.input}"))
+                else:
+                    seen.add(spectrum_id)
+                    first.append(row)
+            if first:
+                tables.append(scanner.scan(take_spectra(batch, first)))
             progress.update(len(batch) + len(batch_rejects))
     return pa.concat_tables(tables), rejects
 

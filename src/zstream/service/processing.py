@@ -104,7 +104,7 @@ def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, ma
                 continue
             seen_ids.add(spectrum_id)
             scannable.append(index)
-        kept.append(_take(batch, scannable))
+        kept.append(take_spectra(batch, scannable))
         sources.extend([record] * len(scannable))
     spectra = concat_batches(kept)
     started = time.perf_counter()
@@ -127,8 +127,8 @@ def _unscannable(
     return None
 
 
-def _take(batch: SpectrumBatch, rows: list[int]) -> SpectrumBatch:
-    """The spectra at ``rows`` (pass-through columns are not carried into the service's results)."""
+def take_spectra(batch: SpectrumBatch, rows: list[int]) -> SpectrumBatch:
+    """The spectra at ``rows``, in that order (pass-through columns are not carried into results)."""
     return SpectrumBatch(
         [batch.spectrum_id[i] for i in rows],
         [batch.wavelength[i] for i in rows],
