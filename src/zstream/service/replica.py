@@ -134,6 +134,7 @@ class Replica:
 
     def _start_refits(self) -> None:
         if self.archive is None or not self.config.refit_enabled:
+            log.info("background refits off (%s)", "no --archive" if self.archive is None else "--no-refit-enabled")
             return
         self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote)
         self._refit.start()
