@@ -14,7 +14,9 @@ the shift that makes the numerator non-negative:
 * ``clip`` — the earlier weighted NMF (the paper's ref. [9]) on X clipped at 0: s = 0.
 
 Where a denominator is 0 (a spectrum or pixel with no weight at all) the
-value is left unchanged, so missing data never produce NaN.
+value is left unchanged, so missing data never produce NaN; the step itself is
+evaluated in float64 so that float32 denominators that underflow cannot
+overflow the ratio (``multiplicative_step``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,19 @@ from zstream.nmf.smoothness import neighbour_count, neighbour_sum
 
 
 def multiplicative_step(values: torch.Tensor, numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    """Return ``values ∘ numerator / denominator``, keeping ``values`` where the denominator is 0."""
-    ratio = torch.where(denominator > 0, numerator / denominator, torch.ones_like(numerator))
-    return values * ratio
+    """Return ``values ∘ numerator / denominator``, keeping ``values`` where the denominator is 0.
+
+    Evaluated in float64 and rounded back once. In float32 a denominator can
+    underflow to a subnormal (e.g. ~1e-42: a Gram cross term of near-zero
+    coefficients at a pixel few spectra cover) while the numerator is normal;
+    the float32 ratio then overflows to inf, and an entry already at 0 becomes
+    0 · inf = NaN. The float64 ratio of float32 numbers is always finite, so 0
+    stays 0 and every other entry gets its correctly rounded update.
+    """
+    wide = torch.promote_types(values.dtype, torch.float64)
+    ratio = numerator.to(wide) / denominator.to(wide)
+    step = values.to(wide) * torch.where(denominator > 0, ratio, 1.0)
+    return step.to(values.dtype)
 
 
 def data_shift(projection: torch.Tensor, method: str, shift: float,
