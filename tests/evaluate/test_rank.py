@@ -25,7 +25,7 @@ def _rank_three_data(n=45, n_pixels=120, seed=0):
 
 def test_held_out_chi2_drops_to_the_noise_at_the_true_rank_and_no_smaller_rank_is_recommended():
     X, V = _rank_three_data()
-    selection = select_rank(X, V, [1, 2, 3, 4], folds=3, max_iter=200, device="cpu")
+    selection = select_rank(X, V, [1, 2, 3, 4], folds=3, max_iter=120, device="cpu")
     mean = selection.mean
     assert mean[0] > mean[1] > 10 * mean[2]
     assert mean[2] < 1.6  # noise-limited (χ² per pixel ≈ 1, up to NMF convergence)

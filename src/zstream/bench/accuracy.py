@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="joint Nearly-NMF iterations of the training (default 150)")
     parser.add_argument("--sequential-iter", type=int, default=20,
                         help="iterations per sequential template stage (default 20)")
+    parser.add_argument("--min-coverage", type=int, default=50,
+                        help="rest-frame pixels seen by fewer training spectra are left out of the basis (default 50)")
     parser.add_argument("--grid-step", type=float, default=LogGrid().step,
                         help="log10 λ step of the basis grid (default: seed 002's; 2× is still finer than a MUSE pixel)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
@@ -123,23 +125,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_float64(batch: SpectrumBatch, args: argparse.Namespace) -> Basis:
-    """Sequential Nearly-NMF basis as ``zstream.redshift.train_basis`` builds it, but in float64.
+    """Sequential Nearly-NMF basis as ``zstream.redshift.train_basis`` builds it, with two changes.
 
-    On the 2,000-spectrum training set the float32 engine turns a few template pixels
-    into NaN after ~125 iterations; float64 does not, and ``train_basis`` has no dtype
-    option yet.
+    * float64: on the 2,000-spectrum training set the float32 engine turns a few
+      template pixels into NaN after ~125 iterations (``train_basis`` has no dtype option).
+    * Rest-frame pixels seen by fewer than ``--min-coverage`` training spectra get zero
+      weight and zero template value. Otherwise NMF spends templates on single-pixel
+      spikes at the sparsely covered blue edge (< 620 Å, only z > 6.4 spectra), and a
+      spike template fits any one emission line at any redshift (found on the tuning set).
     """
     from zstream.nmf import fit  # imported here: loads torch
     from zstream.redshift.train import rest_frame_rows
 
     grid = LogGrid(step=args.grid_step)
     X, V = rest_frame_rows(batch, grid)
+    well_covered = np.count_nonzero(V, axis=0) >= args.min_coverage
+    V[:, ~well_covered] = 0.0
     total = (args.k - 1) * args.sequential_iter + args.max_iter
     with tqdm(total=total, desc="train: Nearly-NMF float64", unit="iter") as bar:
         result = fit(X, V, args.k, sequential=True, sequential_iter=args.sequential_iter, max_iter=args.max_iter,
                      seed=0, device=args.device, dtype="float64", callback=lambda iteration, chi2: bar.update(1))
-    meta = {"nmf": result.settings, "n_training_spectra": int(X.shape[0]), "train_seed": args.train_seed}
-    return Basis(result.templates.astype(np.float32), grid, f"accuracy-k{args.k}-seed{args.train_seed}", meta)
+    templates = np.where(well_covered, result.templates, 0.0).astype(np.float32)
+    meta = {"nmf": result.settings, "n_training_spectra": int(X.shape[0]), "train_seed": args.train_seed,
+            "min_coverage": args.min_coverage, "n_masked_pixels": int((~well_covered).sum())}
+    return Basis(templates, grid, f"accuracy-k{args.k}-seed{args.train_seed}", meta)
 
 
 def _rows(batch: SpectrumBatch, start: int, stop: int) -> SpectrumBatch:
