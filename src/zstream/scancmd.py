@@ -9,6 +9,7 @@ stays flat however large the input.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -121,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _executor(workers: int, worker_args: tuple) -> Executor:
     """A pool of ``workers`` processes, each with its own scanner."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=worker_args)
+    # spawn, not fork: a forked child of a process that has used torch's thread pools can deadlock
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=worker_args)
 
 
 def _start_worker(basis, config, device: str, dtype: str) -> None:

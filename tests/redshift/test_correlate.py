@@ -6,24 +6,29 @@ import torch
 
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
 from zstream.redshift.fitz import shifted_templates
+from zstream.redshift.observed import PreparedSpectrum
+from zstream.redshift.zwarning import ZWarning
 
 
-@pytest.mark.parametrize("start", [0, 300, 900])
-def test_correlations_equal_direct_sums(start):
+@pytest.mark.parametrize("start", [0, 300, 880])
+def test_correlations_equal_direct_sums_over_interpolated_templates(start):
     rng = np.random.default_rng(5)
     templates = rng.random((4, 1000))
     length, shift_lo, shift_hi = 120, 3, 700
+    position = np.sort(start + rng.uniform(0, length - 1, 40))  # native pixels between grid points
+    spectrum = PreparedSpectrum(start, length, position, rng.normal(size=40), rng.random(40), 40, ZWarning(0))
     correlator = ShiftCorrelator(torch.as_tensor(templates), start, length, shift_lo, shift_hi)
-    flux, weight = rng.normal(size=(2, length)), rng.random((2, length))
-    rhs = correlator.rhs(torch.as_tensor(weight * flux)).numpy()
-    gram = correlator.gram(torch.as_tensor(weight)).numpy()
+    weighted_flux = spectrum.native_weight * spectrum.native_flux
+    rhs = correlator.correlate_templates(torch.as_tensor(spectrum.spread(weighted_flux)[None])).numpy()[0]
+    same, neighbour = (torch.as_tensor(signal[None]) for signal in spectrum.gram_signals())
+    gram = correlator.gram(same, neighbour).numpy()[0]
     rows, cols = correlator.pairs.numpy()
     for shift in (shift_lo, 17, 450, shift_hi):
-        design = shifted_templates(templates, start + np.arange(length, dtype=float), shift)
-        for i in range(2):
-            np.testing.assert_allclose(rhs[i, :, shift_hi - shift], design @ (weight[i] * flux[i]), atol=1e-9)
-            expected = (design * weight[i]) @ design.T
-            np.testing.assert_allclose(gram[i, :, shift_hi - shift], expected[rows, cols], atol=1e-9)
+        design = shifted_templates(templates, position, shift)  # the reference's interpolation
+        lag = correlator.lag_of(shift)
+        np.testing.assert_allclose(rhs[:, lag], design @ weighted_flux, atol=1e-9)
+        expected = (design * spectrum.native_weight) @ design.T
+        np.testing.assert_allclose(gram[:, lag], expected[rows, cols], atol=1e-9)
 
 
 def test_fractional_shift_interpolates_between_integer_shifts():

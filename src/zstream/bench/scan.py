@@ -11,6 +11,7 @@ small subset in the same run. Both are single-threaded, so the ratio is per core
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import sys
 import time
@@ -111,7 +112,11 @@ def _parallel_rate(basis, config, batch, workers: int) -> float:
     """Spectra/s with ``workers`` processes, each scanning its share with its own (warmed-up) Scanner."""
     shares = [_subset(batch, range(w, len(batch), workers)) for w in range(workers)]
     warm_up = _subset(batch, range(1))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(basis, config, warm_up)) as pool:
+    # spawn, not fork: a forked child of a process that has used torch's thread pools can deadlock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(basis, config, warm_up)
+    ) as pool:
         list(pool.map(_scan_share, [_subset(batch, range(0)) for _ in range(workers)]))  # start every worker
         started = time.perf_counter()
         list(pool.map(_scan_share, shares))

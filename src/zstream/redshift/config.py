@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -82,10 +82,6 @@ class ScanConfig:
     def z_grid(self) -> np.ndarray:
         """Trial redshifts, shape ``(n_z,)``, float64."""
         return self.z_min + self.z_step * np.arange(self.n_z, dtype=np.float64)
-
-    def with_thresholds(self, path: str | Path) -> "ScanConfig":
-        """Copy of this config with the thresholds read from the TOML file ``path``."""
-        return replace(self, **read_thresholds(path))
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: object) -> "ScanConfig":

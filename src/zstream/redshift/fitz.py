@@ -168,7 +168,6 @@ class CurveScores:
 
     delta_chi2: float
     robustness: float
-    second_index: int | None
 
 
 def local_minima(chi2: np.ndarray) -> np.ndarray:
@@ -209,10 +208,10 @@ def score_curve(chi2: np.ndarray, z: np.ndarray, chi2_min: float, z_best: float,
     minima = local_minima(chi2)
     minima = minima[outside_window(z[minima], z_best, window)]
     if minima.size == 0:
-        return CurveScores(delta, math.nan, None)
+        return CurveScores(delta, math.nan)
     second = int(minima[np.argmin(chi2[minima])])
     robustness = (float(chi2[second]) - chi2_min) / sigma if sigma > 0 else math.nan
-    return CurveScores(delta, robustness, second)
+    return CurveScores(delta, robustness)
 
 
 def blend_score(chi2_blend: np.ndarray, z: np.ndarray, z_best: float, window: float) -> tuple[float, float | None]:

@@ -207,4 +207,4 @@ def nnls_exact(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 
 def _tiny(dtype: torch.dtype) -> float:
     """Relative size below which a pivot or diagonal counts as zero for ``dtype``."""
-    return 1e-4 if dtype == torch.float32 else 1e-12
+    return 1e-6 if dtype == torch.float32 else 1e-12

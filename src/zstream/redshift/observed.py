@@ -4,16 +4,16 @@ The fast scan works in the observed frame on the same log-λ grid as the
 templates, in flux per unit log10 λ (seed 002, Eq. 4 with z = 0): a trial
 redshift is then a pixel shift of the templates.
 
-Each usable native pixel is placed, with its own flux and inverse variance,
-on the grid pixel nearest its centre (at most half a grid step away: 0.18 Å
-at 7000 Å on the default grid); the other grid pixels get zero weight. The
-weighted sums over the grid are then sums over native pixels, so χ² values,
-Δχ² and ``z_err`` are on the scale of the exhaustive reference (spreading a
-pixel over the grid by interpolation would instead correlate neighbours and
-smear lines narrower than a native pixel). The exact fits that refine each
-minimum use the native pixels at their true positions. Two native pixels that
-share a grid pixel (sampling finer than the grid, resolution above ~20 000)
-are merged into their inverse-variance weighted mean.
+A native pixel sits at a fractional grid position ``p = n + a``; the reference
+(and the paper) interpolate the templates linearly there, so at an integer
+shift s its model is ``(1 − a)·T[n − s] + a·T[n + 1 − s]``, a fixed blend of
+two grid pixels whatever s is. Spreading each pixel's ``w f`` over ``n`` and
+``n + 1`` with weights ``1 − a`` and ``a`` (the transpose of that
+interpolation) therefore gives the reference's ``b_k(s)`` exactly, and its
+normal matrix follows from two window signals: ``U`` (``w (1−a)²`` at n plus
+``w a²`` at n + 1) against the template products ``T_k T_l``, and ``V``
+(``w a (1−a)`` at n) against ``T_k[j] T_l[j+1] + T_k[j+1] T_l[j]``. The scan
+is then the reference's χ² on the native pixels, at integer pixel shifts.
 """
 
 from __future__ import annotations
@@ -34,28 +34,23 @@ wavelength ranges share one window (and one set of template transforms)."""
 
 @dataclass
 class PreparedSpectrum:
-    """One spectrum on its grid window, plus the flags found while preparing it.
+    """One spectrum's usable native pixels on the grid, plus the flags found while preparing it.
 
     Attributes
     ----------
-    start : int
-        First grid pixel of the window.
-    flux : ndarray (length,), float64
-        Flux per unit log10 λ (seed 002, Eq. 4 with z = 0) on the window; 0 where no pixel.
-    weight : ndarray (length,), float64
-        Its inverse variance; 0 where no usable pixel.
+    start, length : int
+        Window: grid pixels ``start … start + length − 1`` (holding every ``n`` and ``n + 1``).
     position : ndarray (n_used,), float64
         Fractional grid index of each usable native pixel's centre.
     native_flux, native_weight : ndarray (n_used,), float64
-        Flux per unit log10 λ and inverse variance of the usable native pixels.
+        Flux per unit log10 λ and inverse variance of those pixels.
     n_pixels_used : int
         Native pixels with finite flux and ivar > 0 inside the grid.
     warnings : ZWarning
     """
 
     start: int
-    flux: np.ndarray
-    weight: np.ndarray
+    length: int
     position: np.ndarray
     native_flux: np.ndarray
     native_weight: np.ndarray
@@ -64,16 +59,33 @@ class PreparedSpectrum:
 
     @property
     def usable(self) -> bool:
-        """Whether anything can be fitted (some pixel has positive weight)."""
+        """Whether anything can be fitted."""
         return not self.warnings & ZWarning.ALL_MASKED
 
-    def on_window(self, values: np.ndarray) -> np.ndarray:
-        """Per-native-pixel ``values`` ``(n_used,)`` placed on the window ``(length,)`` like the flux."""
-        return _place_on_window(self.position, self.start, self.native_weight, values, self.flux.size)
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """Per-native-pixel ``values`` ``(n_used,)`` spread linearly onto the window ``(length,)``.
+
+        The transpose of interpolating the grid at the native positions:
+        ``Σ_g spread(v)_g T[g − s]`` is ``Σ_i v_i T(p_i − s)`` with ``T`` linearly interpolated.
+        """
+        left, frac = self._cells()
+        return np.bincount(left, values * (1 - frac), self.length) + np.bincount(left + 1, values * frac, self.length)
+
+    def gram_signals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Window signals ``U`` and ``V`` of the normal matrix (module docstring), each ``(length,)``."""
+        left, frac = self._cells()
+        w = self.native_weight
+        same = np.bincount(left, w * (1 - frac) ** 2, self.length) + np.bincount(left + 1, w * frac**2, self.length)
+        return same, np.bincount(left, w * frac * (1 - frac), self.length)
+
+    def _cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Window index of the grid pixel left of each native pixel, and the fraction ``a`` beyond it."""
+        left = np.minimum(np.floor(self.position).astype(np.int64) - self.start, self.length - 2)
+        return left, self.position - self.start - left  # a pixel on the grid's last point gets a = 0 there
 
 
 def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, grid: LogGrid) -> PreparedSpectrum:
-    """Mask bad pixels, flag problems and resample one observed spectrum onto its grid window.
+    """Mask bad pixels, flag problems and place one observed spectrum on its grid window.
 
     Parameters
     ----------
@@ -96,25 +108,19 @@ def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
     if not finite.all():
         warnings |= ZWarning.BAD_PIXELS_MASKED
     loglam = np.log10(wavelength)
-    inside = (loglam >= grid.loglam[0]) & (loglam <= grid.loglam[-1])
-    good = finite & (ivar > 0) & inside
-    flux = np.where(good, flux, 0.0)
-    ivar = np.where(good, ivar, 0.0)
+    good = finite & (ivar > 0) & (loglam >= grid.loglam[0]) & (loglam <= grid.loglam[-1])
     n_used = int(good.sum())
     if n_used < 0.5 * wavelength.size:
         warnings |= ZWarning.LITTLE_COVERAGE
-    start, stop = _window(loglam, grid)
-    if n_used == 0 or stop <= start:
+    if n_used == 0:
         empty = np.zeros(0)
-        return PreparedSpectrum(start, empty, empty, empty, empty, empty, n_used, warnings | ZWarning.ALL_MASKED)
+        return PreparedSpectrum(0, 0, empty, empty, empty, n_used, warnings | ZWarning.ALL_MASKED)
     if np.median(flux[good]) < 0:
         warnings |= ZWarning.NEGATIVE_MEDIAN_FLUX
     factor = LN10 * wavelength[good]  # flux per Å → per log10 λ (Eq. 4)
-    native_flux, native_weight = flux[good] * factor, ivar[good] / factor**2
     position = (loglam[good] - grid.log10_min) / grid.step
-    weight = np.bincount(np.rint(position).astype(np.int64) - start, native_weight, minlength=stop - start)
-    grid_flux = _place_on_window(position, start, native_weight, native_flux, stop - start)
-    return PreparedSpectrum(start, grid_flux, weight, position, native_flux, native_weight, n_used, warnings)
+    start, stop = _window(position, grid)
+    return PreparedSpectrum(start, stop - start, position, flux[good] * factor, ivar[good] / factor**2, n_used, warnings)
 
 
 def prepare_batch(batch: SpectrumBatch, grid: LogGrid) -> list[PreparedSpectrum]:
@@ -127,24 +133,13 @@ def group_by_window(spectra: list[PreparedSpectrum]) -> dict[tuple[int, int], li
     groups: dict[tuple[int, int], list[int]] = {}
     for index, spectrum in enumerate(spectra):
         if spectrum.usable:
-            groups.setdefault((spectrum.start, spectrum.flux.size), []).append(index)
+            groups.setdefault((spectrum.start, spectrum.length), []).append(index)
     return groups
 
 
-def _place_on_window(
-    position: np.ndarray, start: int, weight: np.ndarray, values: np.ndarray, length: int
-) -> np.ndarray:
-    """Put native-pixel values on their nearest grid pixels (weighted mean where two share one)."""
-    pixel = np.rint(position).astype(np.int64) - start
-    total = np.bincount(pixel, weight, minlength=length)
-    weighted = np.bincount(pixel, weight * values, minlength=length)
-    return np.divide(weighted, total, out=np.zeros(length), where=total > 0)
-
-
-def _window(loglam: np.ndarray, grid: LogGrid) -> tuple[int, int]:
-    """Aligned grid window ``[start, stop)`` holding the grid pixels nearest to every native pixel."""
-    first = int(np.rint((loglam[0] - grid.log10_min) / grid.step))
-    last = int(np.rint((loglam[-1] - grid.log10_min) / grid.step))
+def _window(position: np.ndarray, grid: LogGrid) -> tuple[int, int]:
+    """Aligned grid window ``[start, stop)`` holding the grid pixels either side of every native pixel."""
+    first, last = int(np.floor(position[0])), int(np.floor(position[-1])) + 1
     start = max(0, first // WINDOW_ALIGN * WINDOW_ALIGN)
     stop = min(grid.n_pixels, -(-(last + 1) // WINDOW_ALIGN) * WINDOW_ALIGN)
-    return start, stop
+    return start, max(stop, start + 2)

@@ -153,11 +153,9 @@ class Scanner:
         """Scan spectra that share one window; returns per spectrum its result fields and optional curve."""
         config, grid = self.config, self.basis.grid
         n, n_z = len(spectra), self.z_grid.size
-        flux = torch.as_tensor(np.stack([s.flux for s in spectra]), dtype=self.dtype, device=self.device)
-        weight = torch.as_tensor(np.stack([s.weight for s in spectra]), dtype=self.dtype, device=self.device)
-        tables = ShiftTables.build(self._correlator(start, length), flux, weight)
+        tables = ShiftTables.build(self._correlator(start, length), spectra)
         trial = self._trial_lag.expand(n, n_z)
-        chi2, _, converged = solve_at_shifts(tables, trial, config.max_nnls_iter)
+        chi2, converged = solve_at_shifts(tables, trial, config.max_nnls_iter)
         chi2 = chi2.double().cpu().numpy()
         not_converged = ~converged.all(1).cpu().numpy()
         coarse = np.argmin(chi2, axis=1)
@@ -172,8 +170,8 @@ class Scanner:
         ]
         chi2_blend = None
         if config.blend:
-            model = torch.as_tensor(np.stack([s.on_window(r.fit.model) for s, r in zip(spectra, refined)]), dtype=self.dtype, device=self.device)
-            blend_chi2, blend_converged = solve_blend_at_shifts(tables, model, trial, config.max_nnls_iter)
+            models = [result.fit.model for result in refined]
+            blend_chi2, blend_converged = solve_blend_at_shifts(tables, models, trial, config.max_nnls_iter)
             chi2_blend = blend_chi2.double().cpu().numpy()
             not_converged |= ~blend_converged.all(1).cpu().numpy()
 
@@ -228,7 +226,7 @@ class Scanner:
         width = int((hi - lo).max()) + 1
         candidates = np.minimum(lo[:, None] + np.arange(width)[None, :], hi[:, None])
         lags = torch.as_tensor(self._shift_hi - candidates, device=self.device)
-        chi2, _, converged = solve_at_shifts(tables, lags, self.config.max_nnls_iter)
+        chi2, converged = solve_at_shifts(tables, lags, self.config.max_nnls_iter)
         best = candidates[np.arange(len(coarse)), chi2.argmin(1).cpu().numpy()]
         return best, converged.all(1).cpu().numpy()
 

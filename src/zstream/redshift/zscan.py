@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from zstream.redshift.correlate import ShiftCorrelator
 from zstream.redshift.nnls import nnls_batched
+from zstream.redshift.observed import PreparedSpectrum
 
 
 @dataclass
@@ -23,35 +25,42 @@ class ShiftTables:
     Attributes
     ----------
     correlator : ShiftCorrelator
-    flux, weight : Tensor (n, length)
-        Window flux (per log10 λ) and χ² weights.
+    spectra : list of PreparedSpectrum
+        The n spectra (their native pixels feed the blend rescan).
     rhs : Tensor (n, k, n_shifts)
         ``b_k(s)`` by lag.
     gram : Tensor (n, n_pairs, n_shifts)
-        ``A_kl(s)`` by lag, for the pairs of ``correlator.pairs``.
+        ``A_kl(s)`` by lag, for the pairs of ``correlator.pairs`` (packed upper triangle).
     energy : Tensor (n,)
         ``Σ w f²``, the χ² of the zero model.
     """
 
     correlator: ShiftCorrelator
-    flux: torch.Tensor
-    weight: torch.Tensor
+    spectra: list[PreparedSpectrum]
     rhs: torch.Tensor
     gram: torch.Tensor
     energy: torch.Tensor
 
     @classmethod
-    def build(cls, correlator: ShiftCorrelator, flux: torch.Tensor, weight: torch.Tensor) -> "ShiftTables":
-        """Correlate the spectra ``flux``, ``weight`` (each ``(n, length)``) with the templates."""
-        weighted_flux = weight * flux
+    def build(cls, correlator: ShiftCorrelator, spectra: list[PreparedSpectrum]) -> "ShiftTables":
+        """Correlate the window signals of ``spectra`` (all on the correlator's window) with the templates."""
+        signals = [s.gram_signals() for s in spectra]
+        weighted_flux = [s.spread(s.native_weight * s.native_flux) for s in spectra]
         return cls(
             correlator,
-            flux,
-            weight,
-            correlator.rhs(weighted_flux),
-            correlator.gram(weight),
-            _row_sums(weighted_flux * flux),
+            spectra,
+            correlator.correlate_templates(_window_tensor(weighted_flux, correlator)),
+            correlator.gram(
+                _window_tensor([same for same, _ in signals], correlator),
+                _window_tensor([neighbour for _, neighbour in signals], correlator),
+            ),
+            _per_spectrum([np.sum(s.native_weight * s.native_flux**2) for s in spectra], correlator),
         )
+
+    def correlate_native(self, values: list[np.ndarray]) -> torch.Tensor:
+        """``Σ_i values_i T_k(p_i − s)`` for each spectrum, template and lag, from per-native-pixel values."""
+        spread = [s.spread(v) for s, v in zip(self.spectra, values)]
+        return self.correlator.correlate_templates(_window_tensor(spread, self.correlator))
 
     def packed_gram(self, lags: torch.Tensor) -> torch.Tensor:
         """``A(s)`` at ``lags`` ``(n, q)``, packed (upper triangle, row by row): ``(n_pairs, n·q)``."""
@@ -72,9 +81,7 @@ WARM_START_STRIDE = 8
 """Every this many shifts is solved cold first; the others start from the nearest one's free set."""
 
 
-def solve_at_shifts(
-    tables: ShiftTables, lags: torch.Tensor, max_iter: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def solve_at_shifts(tables: ShiftTables, lags: torch.Tensor, max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-negative fits at the given shifts.
 
     Neighbouring shifts have nearly the same set of positive coefficients, so a sparse subset
@@ -91,7 +98,6 @@ def solve_at_shifts(
     Returns
     -------
     chi2 : Tensor (n, q)
-    coefficients : Tensor (n, k, q)
     converged : Tensor (n, q), bool
     """
     n, q = lags.shape
@@ -100,14 +106,11 @@ def solve_at_shifts(
     )
     explained = (coefficients * tables.rhs_at(lags)).sum(0).reshape(n, q)
     chi2 = tables.energy[:, None] - explained  # at the optimum cᵀAc = cᵀb
-    return chi2, _ungather(coefficients, n, q), converged.reshape(n, q)
+    return chi2, converged.reshape(n, q)
 
 
 def solve_blend_at_shifts(
-    tables: ShiftTables,
-    model: torch.Tensor,
-    lags: torch.Tensor,
-    max_iter: int,
+    tables: ShiftTables, models: list[np.ndarray], lags: torch.Tensor, max_iter: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-negative fits with the basis augmented by a fixed model (the blend rescan, seed 002 Sect. 4.4c).
 
@@ -120,9 +123,10 @@ def solve_blend_at_shifts(
     Parameters
     ----------
     tables : ShiftTables
-    model : Tensor (n, length)
-        The fixed component on the window.
+    models : list of ndarray (n_used,)
+        Each spectrum's fixed component on its native pixels (flux per log10 λ).
     lags : Tensor (n, q), long
+    max_iter : int
 
     Returns
     -------
@@ -131,15 +135,20 @@ def solve_blend_at_shifts(
     """
     n, q = lags.shape
     k = tables.correlator.k
-    weight = tables.weight
-    residual = tables.flux - model
-    residual_gradient = -_gather(tables.correlator.correlate_templates(weight * residual), lags)  # g*_k (k, M)
+    spectra = tables.spectra
+    residuals = [s.native_flux - m for s, m in zip(spectra, models)]
+    weighted_residuals = [s.native_weight * r for s, r in zip(spectra, residuals)]
+    residual_gradient = -_gather(tables.correlate_native(weighted_residuals), lags)  # g*_k, (k, n·q)
     rhs_templates = tables.rhs_at(lags)
-    model_gram = _repeat(_row_sums(weight * model * model), q)
-    model_rhs = _repeat(_row_sums(weight * model * tables.flux), q)
-    model_gradient = _repeat(-_row_sums(weight * residual * model), q)
     cross = rhs_templates + residual_gradient  # Σ w m T_k = Σ w f T_k − Σ w r T_k
 
+    def repeated(values: list[float]) -> torch.Tensor:
+        return _per_spectrum(values, tables.correlator).repeat_interleave(q)
+
+    model_gram = repeated([np.sum(s.native_weight * m * m) for s, m in zip(spectra, models)])
+    model_rhs = repeated([np.sum(s.native_weight * m * s.native_flux) for s, m in zip(spectra, models)])
+    model_gradient = repeated([-np.sum(wr * m) for wr, m in zip(weighted_residuals, models)])
+    residual_energy = repeated([np.sum(wr * r) for wr, r in zip(weighted_residuals, residuals)])
     # packed upper triangle of the (k+1)×(k+1) matrix: row 0 (the model) first, then the templates'
     gram = torch.cat([model_gram[None], cross, tables.packed_gram(lags)])
     rhs = torch.cat([model_rhs[None], rhs_templates])
@@ -154,7 +163,6 @@ def solve_blend_at_shifts(
     rows, cols = torch.triu_indices(k + 1, k + 1, device=gram.device)
     off_diagonal = torch.where(rows == cols, 1.0, 2.0).to(gram.dtype)[:, None]
     curvature = (gram * step[rows] * step[cols] * off_diagonal).sum(0)
-    residual_energy = _repeat(_row_sums(weight * residual * residual), q)
     chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
     return chi2.reshape(n, q), converged.reshape(n, q)
 
@@ -189,9 +197,14 @@ def _solve_warm(
     return nnls_batched(gram, rhs, reference, max_iter, initial_free)
 
 
-def _row_sums(values: torch.Tensor) -> torch.Tensor:
-    """Sum of each row of (n, length), row by row so the rounding cannot depend on n."""
-    return torch.stack([row.sum() for row in values])
+def _window_tensor(rows: list[np.ndarray], correlator: ShiftCorrelator) -> torch.Tensor:
+    """Stack per-spectrum window signals into an ``(n, length)`` tensor of the working dtype and device."""
+    return torch.as_tensor(np.stack(rows), dtype=correlator.dtype, device=correlator.device)
+
+
+def _per_spectrum(values: list[float], correlator: ShiftCorrelator) -> torch.Tensor:
+    """Per-spectrum float64 sums as an ``(n,)`` tensor of the working dtype and device."""
+    return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=correlator.dtype, device=correlator.device)
 
 
 def _gather(table: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
@@ -199,13 +212,3 @@ def _gather(table: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
     n, r, _ = table.shape
     picked = table.gather(2, lags[:, None, :].expand(n, r, lags.shape[1]))
     return picked.permute(1, 0, 2).reshape(r, -1)
-
-
-def _ungather(values: torch.Tensor, n: int, q: int) -> torch.Tensor:
-    """Inverse layout of :func:`_gather`: (r, n·q) → (n, r, q)."""
-    return values.reshape(values.shape[0], n, q).permute(1, 0, 2)
-
-
-def _repeat(per_spectrum: torch.Tensor, q: int) -> torch.Tensor:
-    """(n,) → (n·q,), each value repeated for the spectrum's q shifts."""
-    return per_spectrum.repeat_interleave(q)
