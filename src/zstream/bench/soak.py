@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -177,7 +178,7 @@ class SoakReport:
         growth = "n/a" if self.rss_growth_mb is None else f"{self.rss_growth_mb:+.1f} MB (noise {self.rss_noise_mb:.1f} MB)"
         return table + [
             f"offered rate            {self.rate:.2f} spectra/s for {self.duration_s:.0f} s ({self.sent} sent)",
-            f"sustained throughput    {self.throughput:.2f} spectra/s answered in the window",
+            f"sustained throughput    {self.throughput:.2f} spectra/s answered (first to last sample of the window)",
             f"end-to-end latency      p50 {self.latency_p50_s:.3f} s, p99 {self.latency_p99_s:.3f} s",
             f"baseline Scanner.scan   {self.baseline_scan_rate:.2f} spectra/s; offered/baseline = "
             f"{self.rate / self.baseline_scan_rate:.2f}",
@@ -249,7 +250,8 @@ def _wait_ready(port: int, process: subprocess.Popen, timeout_s: float) -> None:
 
 def _summarise(samples: list[Sample], watcher: _ResultWatcher, sent: int, rate: float, duration_s: float,
                baseline: float, exit_code: int | None) -> SoakReport:
-    in_window = [s for s in samples if s.t_s <= duration_s + 1e-6]
+    reached = next((i for i, s in enumerate(samples) if s.t_s >= duration_s), len(samples) - 1)
+    in_window = samples[: reached + 1]
     half = in_window[len(in_window) // 2:]
     slope = float(np.polyfit([s.t_s for s in half], [s.backlog for s in half], 1)[0]) if len(half) >= 2 else 0.0
     rss = [s.rss_mb for s in in_window if s.rss_mb is not None]
@@ -258,14 +260,15 @@ def _summarise(samples: list[Sample], watcher: _ResultWatcher, sent: int, rate: 
         first, second = rss[: len(rss) // 2], rss[len(rss) // 2:]
         growth = float(np.median(second) - np.median(first))
         noise = float(np.max(first) - np.min(first))
-    answered_in_window = max((s.answered for s in in_window), default=0)
+    span_s = in_window[-1].t_s - in_window[0].t_s if len(in_window) >= 2 else math.nan
+    throughput = (in_window[-1].answered - in_window[0].answered) / span_s if span_s > 0 else math.nan
     latencies = np.array(watcher.latencies) if watcher.latencies else np.array([np.nan])
     answered_ids = set(watcher.answers)
     return SoakReport(
         rate=rate, duration_s=duration_s, sent=sent, answered=len(answered_ids & set(watcher.sent_at)),
         missing=len(set(watcher.sent_at) - answered_ids),
         duplicated=sum(1 for count in watcher.answers.values() if count > 1),
-        dead_letters=watcher.dead_letters, throughput=answered_in_window / duration_s,
+        dead_letters=watcher.dead_letters, throughput=throughput,
         latency_p50_s=float(np.percentile(latencies, 50)), latency_p99_s=float(np.percentile(latencies, 99)),
         baseline_scan_rate=baseline, rss_growth_mb=growth, rss_noise_mb=noise, backlog_slope_per_s=slope,
         exit_code=exit_code, samples=samples,
