@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from zstream.bench.ledger import Reconciliation, reconcile
@@ -25,8 +26,9 @@ from zstream.io import save_basis
 from zstream.service.config import ServiceConfig
 from zstream.service.traffic import TopicReader
 
-STOP_BOUND_S = 30.0
-"""How long a replica may take from SIGTERM to exit (well inside the k8s grace period)."""
+DEPLOYMENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "deployment.yaml"
+STOP_BOUND_S = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] / 3
+"""How long a replica may take from SIGTERM to exit: a third of the configured k8s grace period."""
 
 
 def pytest_configure(config) -> None:
