@@ -369,13 +369,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "soak", help="drive zstream serve at a fixed rate for a bounded time: throughput, latency, lag and RSS",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=4.0, help="offered spectra per second (default 4)")
+    parser.add_argument("--rate", type=float, default=30.0, help="offered spectra per second (default 30)")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of steady traffic (default 120)")
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between lag/RSS samples (default 10)")
     parser.add_argument("--drain", type=float, default=60.0,
                         help="longest wait for the last answers after the window (default 60 s)")
     parser.add_argument("--pool", type=int, default=200, help="distinct simulated spectra cycled through (default 200)")
-    parser.add_argument("--batch-size", type=int, default=16, help="service batch size (default 16)")
+    parser.add_argument("--batch-size", type=int, default=32, help="service batch size (default 32)")
     parser.add_argument("--max-wait-ms", type=int, default=500, help="service batch fill wait (default 500)")
     parser.add_argument("--partitions", type=int, default=4, help="input topic partitions (default 4)")
     parser.add_argument("--z-max", type=float, default=6.7, help="highest trial redshift (default 6.7)")
