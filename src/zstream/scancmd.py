@@ -121,10 +121,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _executor(workers: int, worker_args: tuple) -> Executor:
-    """A pool of ``workers`` processes, each with its own scanner."""
+    """A pool of ``workers`` processes, each with its own scanner (one worker: this process)."""
+    if workers == 1:
+        return _InlineExecutor(worker_args)
     # spawn, not fork: a forked child of a process that has used torch's thread pools can deadlock
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker, initargs=worker_args)
+
+
+class _InlineExecutor(Executor):
+    """Runs each batch at once in this process: no worker start-up cost for ``--workers 1``."""
+
+    def __init__(self, worker_args: tuple) -> None:
+        _start_worker(*worker_args)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
 def _start_worker(basis, config, device: str, dtype: str) -> None:

@@ -83,7 +83,7 @@ def test_fit_learns_a_basis_from_spectra_with_known_redshift(tmp_path):
     write_spectra(tmp_path / "train.parquet", make_batch(basis, redshifts, coefficients, noise=0.002, seed=33))
     out = tmp_path / "basis.parquet"
     assert main(["fit", "--input", str(tmp_path / "train.parquet"), "--k", "2", "--out", str(out),
-                 "--max-iter", "15", "--sequential-iter", "5", "--device", "cpu", "--quiet"]) == 0
+                 "--max-iter", "4", "--sequential-iter", "2", "--device", "cpu", "--quiet"]) == 0
     learned = load_basis(out)
     assert learned.templates.shape == (2, basis.grid.n_pixels) and (learned.templates >= 0).all()
     assert learned.meta["n_training_spectra"] == 12
@@ -96,3 +96,15 @@ def test_fit_without_known_redshifts_is_a_clear_error(tmp_path, capsys):
     assert main(["fit", "--input", str(tmp_path / "unlabelled.parquet"), "--k", "2",
                  "--out", str(tmp_path / "b.parquet"), "--quiet"]) == 2
     assert "none has a known redshift" in capsys.readouterr().err
+
+
+def test_scan_with_worker_processes_keeps_input_order(files, tmp_path):
+    folder, batch = files
+    out = tmp_path / "parallel.parquet"
+    assert main([
+        "scan", "--input", str(folder / "spectra.parquet"), "--basis", str(folder / "basis.parquet"),
+        "--out", str(out), "--z-max", "1.0", "--z-step", "0.002", "--workers", "2", "--batch-size", "1", "--quiet",
+    ]) == 0
+    results = read_results(out).to_pylist()
+    assert [row["spectrum_id"] for row in results] == batch.spectrum_id
+    assert abs(results[1]["z"] - 0.62) < 0.002
