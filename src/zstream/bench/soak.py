@@ -152,6 +152,7 @@ class SoakReport:
     baseline_scan_rate: float
     rss_growth_mb: float | None
     rss_noise_mb: float | None
+    rss_slope_mb_per_h: float | None
     backlog_slope_per_s: float
     exit_code: int | None
     samples: list[Sample] = field(default_factory=list)
@@ -175,7 +176,9 @@ class SoakReport:
         table += [f"  {s.t_s:7.0f} {s.sent:8d} {s.answered:9d} {s.backlog:8d} "
                   f"{'—' if s.consumer_lag is None else f'{s.consumer_lag:.0f}':>13} "
                   f"{'—' if s.rss_mb is None else f'{s.rss_mb:.1f}':>9}" for s in self.samples]
-        growth = "n/a" if self.rss_growth_mb is None else f"{self.rss_growth_mb:+.1f} MB (noise {self.rss_noise_mb:.1f} MB)"
+        growth = "n/a" if self.rss_growth_mb is None else (
+            f"{self.rss_growth_mb:+.1f} MB (noise {self.rss_noise_mb:.1f} MB; 2nd-half trend "
+            f"{self.rss_slope_mb_per_h:+.1f} MB/h)")
         return table + [
             f"offered rate            {self.rate:.2f} spectra/s for {self.duration_s:.0f} s ({self.sent} sent)",
             f"sustained throughput    {self.throughput:.2f} spectra/s answered (first to last sample of the window)",
@@ -255,11 +258,13 @@ def _summarise(samples: list[Sample], watcher: _ResultWatcher, sent: int, rate: 
     half = in_window[len(in_window) // 2:]
     slope = float(np.polyfit([s.t_s for s in half], [s.backlog for s in half], 1)[0]) if len(half) >= 2 else 0.0
     rss = [s.rss_mb for s in in_window if s.rss_mb is not None]
-    growth = noise = None
+    growth = noise = rss_slope = None
     if len(rss) >= 4:
         first, second = rss[: len(rss) // 2], rss[len(rss) // 2:]
         growth = float(np.median(second) - np.median(first))
         noise = float(np.max(first) - np.min(first))
+        timed = [(sample.t_s, sample.rss_mb) for sample in half if sample.rss_mb is not None]
+        rss_slope = float(np.polyfit(*zip(*timed), 1)[0]) * 3600.0 if len(timed) >= 2 else None
     span_s = in_window[-1].t_s - in_window[0].t_s if len(in_window) >= 2 else math.nan
     throughput = (in_window[-1].answered - in_window[0].answered) / span_s if span_s > 0 else math.nan
     latencies = np.array(watcher.latencies) if watcher.latencies else np.array([np.nan])
@@ -270,7 +275,8 @@ def _summarise(samples: list[Sample], watcher: _ResultWatcher, sent: int, rate: 
         duplicated=sum(1 for count in watcher.answers.values() if count > 1),
         dead_letters=watcher.dead_letters, throughput=throughput,
         latency_p50_s=float(np.percentile(latencies, 50)), latency_p99_s=float(np.percentile(latencies, 99)),
-        baseline_scan_rate=baseline, rss_growth_mb=growth, rss_noise_mb=noise, backlog_slope_per_s=slope,
+        baseline_scan_rate=baseline, rss_growth_mb=growth, rss_noise_mb=noise,
+        rss_slope_mb_per_h=rss_slope, backlog_slope_per_s=slope,
         exit_code=exit_code, samples=samples,
     )
 
