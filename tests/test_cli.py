@@ -23,3 +23,22 @@ def test_console_script_runs_as_module():
     )
     assert completed.returncode == 0
     assert completed.stdout.startswith("zstream ")
+
+
+def test_user_errors_become_one_line_and_bugs_do_not():
+    from kafka.errors import KafkaTimeoutError
+
+    from zstream.cli import describe_user_error
+
+    assert "cannot reach Kafka" in describe_user_error(KafkaTimeoutError("no metadata"))
+    assert describe_user_error(FileNotFoundError("spectra.parquet")) == "spectra.parquet"
+    assert describe_user_error(ZeroDivisionError()) is None
+
+
+def test_missing_input_file_is_a_one_line_error(tmp_path, capsys):
+    code = main(["validate", str(tmp_path / "missing.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith("zstream validate: error:") and "missing.parquet" in last_line

@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
 from zstream import __version__
 
 COMMANDS: tuple[str, ...] = (
@@ -52,14 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, PermissionError) as error:
-        if args.debug:
-            raise
-        print(f"zstream {args.command}: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"zstream {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        message = describe_user_error(error)
+        if message is None or args.debug:
+            raise
+        print(f"zstream {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def describe_user_error(error: BaseException) -> str | None:
+    """One-line text for an error the user can fix (bad input, unreachable broker); ``None`` for a bug."""
+    if isinstance(error, (KafkaConnectionError, KafkaTimeoutError)):
+        return f"cannot reach Kafka ({type(error).__name__}); check --bootstrap-servers and that the broker is up"
+    if isinstance(error, KafkaError):
+        return f"Kafka error: {error}"
+    if isinstance(error, (ValueError, FileNotFoundError, PermissionError)):
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def save_basis(basis: Basis, path: str | Path) -> str:
     column = pa.FixedSizeListArray.from_arrays(pa.array(templates.ravel(), pa.float32()), templates.shape[1])
     table = pa.table({"template": column.cast(pa.list_(pa.float32()))})
     table = table.replace_schema_metadata({BASIS_METADATA_KEY: orjson.dumps(metadata, option=orjson.OPT_SERIALIZE_NUMPY)})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return basis.meta["content_hash"]
 
