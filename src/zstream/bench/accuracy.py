@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
 def _train_float64(batch: SpectrumBatch, args: argparse.Namespace) -> Basis:
     """Sequential Nearly-NMF basis as ``zstream.redshift.train_basis`` builds it, with two changes.
 
-    * float64: on the 2,000-spectrum training set the float32 engine turns a few
-      template pixels into NaN after ~125 iterations (``train_basis`` has no dtype option).
+    * float64, as the recorded acceptance run was made (before nmf commit cabd0c9 the
+      float32 engine turned a few template pixels into NaN on this training set, and
+      ``train_basis`` has no dtype option).
     * Rest-frame pixels seen by fewer than ``--min-coverage`` training spectra get zero
       weight and zero template value. Otherwise NMF spends templates on single-pixel
       spikes at the sparsely covered blue edge (< 620 Å, only z > 6.4 spectra), and a
