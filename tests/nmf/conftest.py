@@ -17,6 +17,12 @@ def make_problem(seed: int = 0, n: int = 60, p: int = 80, k: int = 3, missing: f
     return X, V
 
 
+@pytest.fixture(scope="session")
+def problem_factory():
+    """``make_problem`` itself, for module-scoped fixtures (importing ``conftest`` by name is order-dependent)."""
+    return make_problem
+
+
 @pytest.fixture
 def problem() -> tuple[np.ndarray, np.ndarray]:
     X, V = make_problem()
