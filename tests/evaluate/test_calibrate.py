@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_results
+from evaluate_builders import make_results
 
 from zstream.cli import main
 from zstream.errors import UserError

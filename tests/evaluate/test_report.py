@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
-from conftest import make_results
+from evaluate_builders import make_results
 
 from zstream.cli import main
 from zstream.evaluate import headline, score, write_report

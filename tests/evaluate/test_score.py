@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import make_results
+from evaluate_builders import make_results
 
 from zstream.errors import UserError
 from zstream.evaluate import score

@@ -14,7 +14,7 @@ from zstream.service.metrics import ServiceMetrics
 from zstream.service.refit import RefitWorker, refit_once
 from zstream.service.versions import SERVING_KEY, BasisLog, basis_from_bytes, basis_to_bytes
 
-from conftest import results_at_truth, sources_only, train_small_basis
+from service_builders import results_at_truth, sources_only, train_small_basis
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from zstream.service.clients import header
 from zstream.service.replica import Replica
 from zstream.service.traffic import Message, TopicReader, arrow_message, json_messages, send
 
-from conftest import simulate_test
+from service_builders import simulate_test
 
 TIMEOUT_S = 120
 

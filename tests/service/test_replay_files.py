@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from zstream.cli import main
 from zstream.io import read_rejects, read_results, write_spectra
 
-from conftest import simulate_test
+from service_builders import simulate_test
 
 SCAN = ["--z-min", "0", "--z-max", "1.6", "--z-step", "0.002", "--device", "cpu"]
 

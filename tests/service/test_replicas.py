@@ -14,7 +14,7 @@ from zstream.service.archive import Archive
 from zstream.service.replica import Replica
 from zstream.service.traffic import TopicReader, json_messages, send
 
-from conftest import simulate_test, sources_only, train_small_basis
+from service_builders import simulate_test, sources_only, train_small_basis
 
 TIMEOUT_S = 150
 

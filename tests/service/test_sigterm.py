@@ -15,7 +15,7 @@ from zstream.io import decode_result_json
 from zstream.service.config import as_arguments
 from zstream.service.traffic import TopicReader, json_messages, send
 
-from conftest import simulate_test
+from service_builders import simulate_test
 
 EXIT_TIMEOUT_S = 60
 
