@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--wavelength", type=Path, help="shared wavelength grid (.npy or text, Å) for rows without one")
     parser.add_argument("--device", default="auto", help="torch device: cpu, cuda, auto (default auto)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="NMF precision (default float32)")
+    parser.add_argument(
+        "--min-coverage", type=int, default=0,
+        help="zero weight and template value on rest-frame pixels seen by fewer training spectra (default 0)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         n_rejected += len(rejects)
     basis = train_basis(
         batches, args.k, method=args.method, max_iter=args.max_iter, sequential_iter=args.sequential_iter,
-        seed=args.seed, device=args.device, dtype=args.dtype, progress=not args.quiet, version=args.version,
+        seed=args.seed, device=args.device, dtype=args.dtype, min_coverage=args.min_coverage, progress=not args.quiet, version=args.version,
     )
     save_basis(basis, args.out)
     print(

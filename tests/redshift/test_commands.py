@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from synthetic import make_basis, make_batch
+from synthetic import MUSE_WAVELENGTH, make_basis, make_batch
 from zstream.cli import main
 from zstream.errors import UserError
 from zstream.io.basis import load_basis, save_basis
@@ -108,3 +108,21 @@ def test_scan_with_worker_processes_keeps_input_order(files, tmp_path):
     results = read_results(out).to_pylist()
     assert [row["spectrum_id"] for row in results] == batch.spectrum_id
     assert abs(results[1]["z"] - 0.62) < 0.002
+
+
+def test_fit_min_coverage_zeroes_sparsely_covered_rest_pixels(tmp_path):
+    basis = make_basis()
+    rng = np.random.default_rng(34)
+    redshifts = [0.2] * 6 + [0.9]  # only one spectrum reaches the bluest rest pixels
+    coefficients = [rng.uniform(0.5, 1.5) * STAR_FORMING for _ in redshifts]
+    write_spectra(tmp_path / "train.parquet", make_batch(basis, redshifts, coefficients, noise=0.002, seed=35))
+    out = tmp_path / "basis.parquet"
+    assert main(["fit", "--input", str(tmp_path / "train.parquet"), "--k", "2", "--out", str(out),
+                 "--max-iter", "4", "--sequential-iter", "2", "--min-coverage", "2", "--device", "cpu",
+                 "--quiet"]) == 0
+    learned = load_basis(out)
+    blue_only = basis.grid.wavelength < MUSE_WAVELENGTH[0] / 1.2 - 1.0  # covered by the z = 0.9 spectrum alone
+    covered = (basis.grid.wavelength > MUSE_WAVELENGTH[0] / 1.2 + 1.0) & (basis.grid.wavelength < MUSE_WAVELENGTH[-1] / 1.9)
+    assert blue_only.any() and learned.meta["n_masked_pixels"] >= blue_only.sum()
+    assert (learned.templates[:, blue_only] == 0).all()
+    assert (learned.templates[:, covered] > 0).any()

@@ -13,7 +13,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,7 +23,7 @@ from zstream.evaluate.calibrate import calibrate, write_thresholds
 from zstream.evaluate.report import PAPER_FIGURES
 from zstream.grid import LogGrid
 from zstream.io import load_basis, read_results, save_basis, write_results
-from zstream.io.records import Basis, SpectrumBatch
+from zstream.io.records import SpectrumBatch
 from zstream.sim import simulate
 
 AIMS = {"good_fraction": 0.95, "completeness": 0.97, "purity": 0.97, "blend_auc": 0.90}
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the acceptance pipeline and print the comparison table; returns the exit code."""
     # imported here: zstream.redshift loads torch
     from zstream.evaluate.gallery import build_gallery
-    from zstream.redshift import ScanConfig, Scanner
+    from zstream.redshift import ScanConfig, Scanner, train_basis
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
     basis_path = out / "basis.parquet"
     def train() -> None:
         batch, _ = simulate(args.n, args.train_seed, progress=True)
-        save_basis(_train_float64(batch, args), basis_path)
+        # float64, as the recorded acceptance run was made
+        basis = train_basis(batch, args.k, LogGrid(step=args.grid_step), max_iter=args.max_iter,
+                            sequential_iter=args.sequential_iter, device=args.device, dtype="float64",
+                            min_coverage=args.min_coverage, version=f"accuracy-k{args.k}-seed{args.train_seed}")
+        basis.meta["train_seed"] = args.train_seed
+        save_basis(basis, basis_path)
 
     step("train", basis_path, train)
     basis = load_basis(basis_path)
@@ -122,34 +126,6 @@ def run(args: argparse.Namespace) -> int:
     (out / "accuracy.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     _print_table(summary)
     return 0
-
-
-def _train_float64(batch: SpectrumBatch, args: argparse.Namespace) -> Basis:
-    """Sequential Nearly-NMF basis as ``zstream.redshift.train_basis`` builds it, with two changes.
-
-    * float64, as the recorded acceptance run was made (before nmf commit cabd0c9 the
-      float32 engine turned a few template pixels into NaN on this training set, and
-      ``train_basis`` has no dtype option).
-    * Rest-frame pixels seen by fewer than ``--min-coverage`` training spectra get zero
-      weight and zero template value. Otherwise NMF spends templates on single-pixel
-      spikes at the sparsely covered blue edge (< 620 Å, only z > 6.4 spectra), and a
-      spike template fits any one emission line at any redshift (found on the tuning set).
-    """
-    from zstream.nmf import fit  # imported here: loads torch
-    from zstream.redshift.train import rest_frame_rows
-
-    grid = LogGrid(step=args.grid_step)
-    X, V = rest_frame_rows(batch, grid)
-    well_covered = np.count_nonzero(V, axis=0) >= args.min_coverage
-    V[:, ~well_covered] = 0.0
-    total = (args.k - 1) * args.sequential_iter + args.max_iter
-    with tqdm(total=total, desc="train: Nearly-NMF float64", unit="iter") as bar:
-        result = fit(X, V, args.k, sequential=True, sequential_iter=args.sequential_iter, max_iter=args.max_iter,
-                     seed=0, device=args.device, dtype="float64", callback=lambda iteration, chi2: bar.update(1))
-    templates = np.where(well_covered, result.templates, 0.0).astype(np.float32)
-    meta = {"nmf": result.settings, "n_training_spectra": int(X.shape[0]), "train_seed": args.train_seed,
-            "min_coverage": args.min_coverage, "n_masked_pixels": int((~well_covered).sum())}
-    return Basis(templates, grid, f"accuracy-k{args.k}-seed{args.train_seed}", meta)
 
 
 def _rows(batch: SpectrumBatch, start: int, stop: int) -> SpectrumBatch:

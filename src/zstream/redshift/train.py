@@ -53,6 +53,7 @@ def train_basis(
     seed: int = 0,
     device=None,
     dtype: str = "float32",
+    min_coverage: int = 0,
     progress: bool = True,
     version: str | None = None,
 ) -> Basis:
@@ -75,6 +76,11 @@ def train_basis(
     device : str or torch.device, optional
     dtype : {"float32", "float64"}
         NMF precision.
+    min_coverage : int
+        Rest-frame pixels covered by fewer than this many training spectra get zero
+        weight and a zero template value. Without a floor, NMF spends templates on
+        single-pixel spikes where only a handful of spectra reach (e.g. the blue edge,
+        seen only at z > 6.4), and a spike template fits any emission line at any z.
     progress : bool
         tqdm bar on stderr over the NMF iterations.
     version : str, optional
@@ -97,13 +103,15 @@ def train_basis(
     V = np.concatenate([v for _, v in parts]) if parts else np.zeros_like(X)
     if X.shape[0] == 0:
         raise UserError("training spectra: none has a known redshift (finite z); fit needs a labelled set")
+    well_covered = np.count_nonzero(V, axis=0) >= min_coverage
+    V[:, ~well_covered] = 0.0
     total = (k - 1) * sequential_iter + max_iter
     with tqdm(total=total, desc="fit: Nearly-NMF", unit="iter", disable=not progress) as bar:
         result = fit(
             X, V, k, method=method, sequential=k > 1, sequential_iter=sequential_iter, max_iter=max_iter,
             seed=seed, device=device, dtype=dtype, callback=lambda iteration, chi2: bar.update(1),
         )
-    templates = np.asarray(result.templates, dtype=np.float32)
+    templates = np.where(well_covered, result.templates, 0.0).astype(np.float32)
     if not np.isfinite(templates).all():
         raise UserError(
             f"fit: the NMF diverged (non-finite templates after {result.n_iter} iterations on {X.shape[0]} spectra); "
@@ -117,6 +125,8 @@ def train_basis(
         "converged": bool(result.converged),
         "final_chi2": float(result.chi2[-1]) if result.chi2 else None,
         "n_training_spectra": int(X.shape[0]),
+        "min_coverage": int(min_coverage),
+        "n_masked_pixels": int((~well_covered).sum()),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return Basis(templates, grid, version, meta)
