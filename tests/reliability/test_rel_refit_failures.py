@@ -58,6 +58,8 @@ def _refit(tmp_path, basis, config, spectra, results, caplog):
     return outcome, promoted, lines, counts
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")  # the injected divergence
 @pytest.mark.parametrize("case, expected_outcome, reason_words", [
     ("worse_on_shadow", "rejected", "held-out"),
     ("diverging", "failed", "not finite"),
