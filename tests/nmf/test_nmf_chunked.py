@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from nmf_problems import make_problem
 from zstream.nmf import fit
 
 
@@ -21,8 +22,8 @@ def to_batches(X, V, rows_per_batch):
 
 
 @pytest.fixture(scope="module")
-def in_memory(problem_factory):
-    X, V = problem_factory(seed=11)
+def in_memory():
+    X, V = make_problem(seed=11)
     return X, V, fit(X, V, 3, method="shift", smoothness=1.0, max_iter=40, tol=0, dtype="float64")
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import make_problem
+from nmf_problems import make_problem
 from zstream.nmf import fit
 
 

@@ -9,7 +9,7 @@ of DᵀD = Λ − N. One iteration is a W (template) step then an H step, as in 
 import numpy as np
 import pytest
 
-from conftest import make_problem
+from nmf_problems import make_problem
 from zstream.nmf import fit
 
 

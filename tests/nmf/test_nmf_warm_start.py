@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conftest import make_problem
+from nmf_problems import make_problem
 from zstream.nmf import fit, project
 
 

@@ -6,29 +6,17 @@ consumer-group joins are kept short with a 6 s session timeout.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-from kafka import KafkaConsumer, KafkaProducer
 
-from zstream.bench.ledger import Reconciliation, reconcile
 from zstream.bench.soak import serve_environment, starter_basis
 from zstream.io import save_basis
 from zstream.service.config import ServiceConfig
-from zstream.service.traffic import TopicReader
 
-DEPLOYMENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "deployment.yaml"
-STOP_BOUND_S = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] / 3
-"""How long a replica may take from SIGTERM to exit: a third of the configured k8s grace period."""
+from reliability_helpers import ServiceProcess
 
 
 def pytest_configure(config) -> None:
@@ -43,128 +31,6 @@ def basis_files(tmp_path_factory) -> tuple[Path, Path]:
     save_basis(starter_basis(seed=11, version="rel-v1"), paths[0])
     save_basis(starter_basis(seed=12, version="rel-v2"), paths[1])
     return paths
-
-
-def make_config(bootstrap_servers: str, basis: Path, tmp_path: Path, **overrides) -> ServiceConfig:
-    """Settings for one scenario: its own topics and group, fast scans, loopback metrics on a free port."""
-    prefix = f"r{uuid.uuid4().hex[:8]}"
-    values = dict(
-        bootstrap_servers=bootstrap_servers,
-        input_topic=f"{prefix}.spectra",
-        output_topic=f"{prefix}.results",
-        dlq_topic=f"{prefix}.dlq",
-        basis_topic=f"{prefix}.basis",
-        group_id=f"{prefix}.group",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-        topic_partitions=4,
-        basis=basis,
-        archive=None,
-        refit_enabled=False,
-        z_min=0.0,
-        z_max=1.6,
-        z_step=0.002,
-        batch_size=8,
-        max_wait_ms=200,
-        device="cpu",
-        metrics_host="127.0.0.1",
-        metrics_port=0,
-        max_message_bytes=600_000,
-    )
-    return ServiceConfig(**(values | overrides))
-
-
-def producer_for(config: ServiceConfig) -> KafkaProducer:
-    """A producer for test traffic (large enough for the oversized-message case)."""
-    return KafkaProducer(bootstrap_servers=config.bootstrap_servers, max_request_size=4_000_000, linger_ms=5)
-
-
-def _read_until_idle(reader: TopicReader, idle_s: float = 1.0, timeout_s: float = 60.0) -> list:
-    """Poll until nothing new arrives for ``idle_s`` (end offsets are not record counts on every tansu engine)."""
-    deadline = time.monotonic() + timeout_s
-    quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < idle_s and time.monotonic() < deadline:
-        if reader.poll(timeout_ms=200):
-            quiet_since = time.monotonic()
-    return reader.records
-
-
-def read_back(config: ServiceConfig, expected_outputs: int, timeout_s: float) -> tuple[list, list]:
-    """Read the whole input topic, and the output + DLQ topics once ``expected_outputs`` records arrived."""
-    inputs = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None), [config.input_topic])
-    outputs = TopicReader(KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=None),
-                          [config.output_topic, config.dlq_topic])
-    try:
-        outputs.read_until(expected_outputs, timeout_s)
-        _read_until_idle(outputs)  # a late duplicate would show up here
-        return _read_until_idle(inputs), outputs.records
-    finally:
-        inputs.close()
-        outputs.close()
-
-
-def ledger(config: ServiceConfig, expected_outputs: int, timeout_s: float = 120.0) -> Reconciliation:
-    """Reconcile the scenario's topics once ``expected_outputs`` records have arrived (or time ran out)."""
-    inputs, outputs = read_back(config, expected_outputs, timeout_s)
-    return reconcile(inputs, outputs, config.output_topic)
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    """(status, body) of a GET on a replica's metrics/health server."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def wait_ready(port: int, timeout_s: float = 120.0, *, status: int = 200) -> None:
-    """Poll ``/readyz`` until it answers ``status`` (200 ready, 503 not ready)."""
-    deadline = time.monotonic() + timeout_s
-    while http_get(port, "/readyz")[0] != status:
-        assert time.monotonic() < deadline, f"/readyz on port {port} did not answer {status} within {timeout_s} s"
-        time.sleep(0.2)
-
-
-@dataclass
-class ServiceProcess:
-    """A ``zstream serve`` child process with its stderr captured to a file."""
-
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        """Everything the process wrote to stderr so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def metrics_port(self, timeout_s: float = 60.0) -> int:
-        """The port of its metrics server, read from its startup log line."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in self.log().splitlines():
-                if "metrics on port" in line:
-                    return int(line.rsplit(" ", 1)[1])
-            if self.process.poll() is not None:
-                raise AssertionError(f"service exited with {self.process.returncode}:\n{self.log()}")
-            time.sleep(0.2)
-        raise AssertionError(f"service did not report its metrics port in {timeout_s} s:\n{self.log()}")
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit, no goodbye."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def terminate(self, bound_s: float = STOP_BOUND_S) -> tuple[int, float]:
-        """SIGTERM; return (exit code, seconds until exit). Kills it if it overstays ``bound_s``."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=bound_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise AssertionError(f"service ignored SIGTERM for {bound_s} s:\n{self.log()}") from None
-        return code, time.monotonic() - started
 
 
 @pytest.fixture

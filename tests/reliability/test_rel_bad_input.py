@@ -20,7 +20,7 @@ from zstream.service.traffic import Message, json_messages
 from zstream.sim import simulate
 
 from bad_inputs import FILE_ONLY_REASONS, bad_messages
-from conftest import make_config
+from reliability_helpers import make_config
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 

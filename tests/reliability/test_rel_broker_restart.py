@@ -11,7 +11,7 @@ import pytest
 from zstream.service.traffic import json_messages, send
 from zstream.sim import simulate
 
-from conftest import http_get, ledger, make_config, producer_for, wait_ready
+from reliability_helpers import http_get, ledger, make_config, producer_for, wait_ready
 from durable_broker import durable_broker
 
 TIMEOUT_S = 120

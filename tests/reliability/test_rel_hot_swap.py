@@ -17,7 +17,7 @@ from zstream.service.traffic import json_messages, send
 from zstream.service.versions import point_serving, publish_basis
 from zstream.sim import simulate
 
-from conftest import http_get, make_config, producer_for, read_back, wait_ready
+from reliability_helpers import http_get, make_config, producer_for, read_back, wait_ready
 
 TIMEOUT_S = 120
 

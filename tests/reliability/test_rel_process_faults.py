@@ -24,7 +24,7 @@ from zstream.service.traffic import json_messages, send
 from zstream.sim import simulate
 
 from bad_inputs import bad_messages
-from conftest import STOP_BOUND_S, http_get, ledger, make_config, producer_for, wait_ready
+from reliability_helpers import STOP_BOUND_S, http_get, ledger, make_config, producer_for, wait_ready
 
 TIMEOUT_S = 120
 SECRET = "s3cr3t-sasl-Passw0rd"
@@ -58,7 +58,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     producer = producer_for(config)
     first = _wave(40, seed=21, name="first")
     catalogue = bad_messages(first, config.max_message_bytes)
-    sent = send(producer, config.input_topic, [*json_messages(first), *(m for m, _ in catalogue)])
+    send(producer, config.input_topic, [*json_messages(first), *(m for m, _ in catalogue)])
     expected = len(first) + 1 + len(catalogue)  # + the first copy of the duplicated id
 
     replicas = [serve_process(config, name, ZSTREAM_SASL_PLAIN_PASSWORD=SECRET) for name in ("a", "b")]

@@ -19,7 +19,7 @@ from zstream.service.metrics import ServiceMetrics
 from zstream.service.refit import RefitWorker
 from zstream.sim import simulate
 
-from conftest import make_config
+from reliability_helpers import make_config
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pyarrow as pa
 

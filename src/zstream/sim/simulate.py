@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from zstream.io.records import SpectrumBatch
 from zstream.sim import defects
-from zstream.sim.config import BLEND_CLASSES, FALSE_CLASSES, SimConfig
+from zstream.sim.config import BLEND_CLASSES, SimConfig
 from zstream.sim.populations import POPULATIONS, SourceModel
 from zstream.sim.sky import SkyModel, sky_model
 
