@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-train", type=int, default=300, help="simulated training spectra for the starter basis")
     parser.add_argument("--k", type=int, default=5, help="templates in the starter basis (default 5)")
     parser.add_argument("--seed", type=int, default=1,
-                        help="simulation seed: training set SEED, stream SEED+1, archived labelled set SEED+2")
+                        help="simulation seed: training set SEED, stream SEED+1, archived labelled set SEED+2, "
+                             "threshold tuning set SEED+3")
     parser.add_argument("--metrics-port", type=int, default=0, help="port of /metrics (default: a free port)")
     parser.add_argument("--device", default="auto", help="torch device (default auto)")
     parser.set_defaults(func=run)
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     _log_to_file(args.out / "service.log")
     say(f"zstream demo: {args.duration:.0f} s at {args.rate:g} spectra/s; everything goes to {args.out}/")
     training, starter_path = demo.starter_basis(args.out, args.n_train, args.k, args.seed, args.device)
+    thresholds = demo.calibrated_thresholds(args.out, starter_path, args.n_train // 2, args.seed + 3, args.device)
     stream, truth = demo.stream_spectra(round(args.duration * args.rate), args.seed + 1)
     with contextlib.ExitStack() as stack:
         bootstrap = args.bootstrap_servers
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             broker = stack.enter_context(demo.embedded_broker(args.out / "broker.log"))
             bootstrap = broker.bootstrap_servers
             say(f"embedded broker (tansu, in memory) on {bootstrap}")
-        config = demo.service_config(args, bootstrap, starter_path, len(stream), f"zstream-demo-{uuid.uuid4().hex[:6]}")
+        prefix = f"zstream-demo-{uuid.uuid4().hex[:6]}"
+        config = demo.service_config(args, bootstrap, starter_path, thresholds, len(stream), prefix)
         demo.seed_archive(config.archive, training, args.n_train, args.seed + 2)
         harness = stack.enter_context(StreamHarness(config, ReplicaThread(config)))
         say("service starting: joining the consumer group (a few seconds)…")

@@ -64,8 +64,10 @@ class EmbeddedBroker:
     startup_timeout_s : float
         How long :meth:`start` waits for the broker to answer metadata requests.
     storage_engine : str
-        tansu storage URL; the default keeps everything in memory, a
-        ``postgres://…`` URL makes topics and offsets survive a broker restart.
+        tansu storage URL; the default keeps everything in memory, an ``s3://…`` URL
+        (with the S3 endpoint and credentials in tansu's ``AWS_*`` environment) makes
+        topics and offsets survive a broker restart; this tansu build has no PostgreSQL
+        or SQLite engine.
     """
 
     def __init__(

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from zstream.evaluate import headline, score, write_report
 from zstream.grid import LogGrid
-from zstream.io import RESULT_SCHEMA, SpectrumBatch, conform_results, save_basis, write_results
-from zstream.redshift import train_basis
+from zstream.io import RESULT_SCHEMA, SpectrumBatch, conform_results, load_basis, save_basis, write_results
+from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.service.archive import Archive
 from zstream.service.broker import EmbeddedBroker
 from zstream.service.config import ServiceConfig
@@ -27,6 +27,7 @@ from zstream.sim import SimConfig, simulate
 
 DEMO_SIM = SimConfig(pixel_size=5.0)
 DEMO_GRID = LogGrid(2.77, 3.97, 3e-4)
+DEMO_Z_STEP = 0.001
 _STARTER_ITER = 40
 
 
@@ -50,6 +51,21 @@ def starter_basis(out: Path, n_train: int, k: int, seed: int, device: str) -> tu
     return training, path
 
 
+def calibrated_thresholds(out: Path, basis_path: Path, n: int, seed: int, device: str) -> Path:
+    """Choose the source and blend thresholds on a labelled simulated tuning set, as ``zstream calibrate`` does.
+
+    The paper's cuts were set on real MUSE data; on the demo's coarse simulated spectra they flag
+    far too many blends, so the demo calibrates its own before it serves.
+    """
+    from zstream.evaluate.calibrate import calibrate, write_thresholds
+
+    print(f"calibrating thresholds on {n} labelled spectra…", flush=True)
+    tuning, truth = simulate(n, seed=seed, config=DEMO_SIM, progress=True)
+    results = Scanner(load_basis(basis_path), ScanConfig(z_step=DEMO_Z_STEP), device=device).scan(tuning)
+    provenance = f"zstream demo tuning set: seed {seed}, {n} spectra"
+    return write_thresholds(out / "thresholds.toml", calibrate(results, truth), provenance=provenance)
+
+
 def stream_spectra(n: int, seed: int) -> tuple[SpectrumBatch, pa.Table]:
     """The spectra to stream and their truth table."""
     print(f"simulating {n} spectra to stream…", flush=True)
@@ -61,8 +77,10 @@ def embedded_broker(log_path: Path) -> EmbeddedBroker:
     return EmbeddedBroker(log_path=log_path)
 
 
-def service_config(args: argparse.Namespace, bootstrap: str, basis: Path, n_stream: int, prefix: str) -> ServiceConfig:
-    """Service settings for the demo: its own topics, the starter basis, refits every fifth of the stream."""
+def service_config(
+    args: argparse.Namespace, bootstrap: str, basis: Path, thresholds: Path, n_stream: int, prefix: str
+) -> ServiceConfig:
+    """Service settings for the demo: its own topics, the starter basis and calibrated thresholds, frequent refits."""
     return ServiceConfig(
         bootstrap_servers=bootstrap,
         input_topic=f"{prefix}.spectra",
@@ -73,11 +91,12 @@ def service_config(args: argparse.Namespace, bootstrap: str, basis: Path, n_stre
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
         basis=basis,
+        thresholds=thresholds,
         archive=args.out / "archive",
         batch_size=16,
         max_wait_ms=500,
         device=args.device,
-        z_step=0.001,
+        z_step=DEMO_Z_STEP,
         refit_every_spectra=max(10, n_stream // 6),
         refit_every_minutes=0.5,
         refit_recent=400,
