@@ -203,3 +203,26 @@ def test_arrow_ipc_stream_file_is_read_like_an_ipc_file(tmp_path, batch):
     loaded, rejects = read_spectra(tmp_path / "s.arrow")
     assert rejects == []
     assert_same_spectra(loaded, batch)
+
+
+def test_take_keeps_every_per_row_field_aligned():
+    import numpy as np
+    import pyarrow as pa
+
+    from zstream.io import SpectrumBatch
+
+    batch = SpectrumBatch(
+        ["a", "b", "c"],
+        [np.arange(3.0) + i for i in range(3)],
+        [np.full(3, i, np.float32) for i in range(3)],
+        [np.ones(3, np.float32) * (i + 1) for i in range(3)],
+        z=np.array([0.1, 0.2, 0.3]),
+        extra=pa.table({"field": ["fa", "fb", "fc"]}),
+        n_nonfinite=np.array([0, 1, 2]),
+    )
+    picked = batch.take(range(2, 0, -1))
+    assert picked.spectrum_id == ["c", "b"]
+    assert [f[0] for f in picked.flux] == [2.0, 1.0] and [v[0] for v in picked.ivar] == [3.0, 2.0]
+    assert picked.z.tolist() == [0.3, 0.2] and picked.n_nonfinite.tolist() == [2, 1]
+    assert picked.extra.column("field").to_pylist() == ["fc", "fb"]
+    assert batch.take([]).spectrum_id == []

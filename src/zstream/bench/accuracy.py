@@ -23,7 +23,6 @@ from zstream.evaluate.calibrate import calibrate, write_thresholds
 from zstream.evaluate.report import PAPER_FIGURES
 from zstream.grid import LogGrid
 from zstream.io import load_basis, read_results, save_basis, write_results
-from zstream.io.records import SpectrumBatch
 from zstream.sim import simulate
 
 AIMS = {"good_fraction": 0.95, "completeness": 0.97, "purity": 0.97, "blend_auc": 0.90}
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     def scan_set(seed: int, n: int, prefix: str, config: ScanConfig) -> None:
         batch, truth = simulate(n, seed, progress=True)
         scanner = Scanner(basis, config, device=args.device)
-        tables = [scanner.scan(_rows(batch, start, start + SCAN_CHUNK))
+        tables = [scanner.scan(batch.take(range(start, min(start + SCAN_CHUNK, n))))
                   for start in tqdm(range(0, n, SCAN_CHUNK), desc=f"scan {prefix}", unit="chunk")]
         write_results(out / f"{prefix}_results.parquet", pa.concat_tables(tables))
         pq.write_table(truth, out / f"{prefix}_truth.parquet")
@@ -126,12 +125,6 @@ def run(args: argparse.Namespace) -> int:
     (out / "accuracy.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     _print_table(summary)
     return 0
-
-
-def _rows(batch: SpectrumBatch, start: int, stop: int) -> SpectrumBatch:
-    """Spectra ``start:stop`` of ``batch``."""
-    return SpectrumBatch(batch.spectrum_id[start:stop], batch.wavelength[start:stop], batch.flux[start:stop],
-                         batch.ivar[start:stop], None if batch.z is None else batch.z[start:stop])
 
 
 def _print_table(summary: dict) -> None:

@@ -109,18 +109,13 @@ def baseline_rate(basis: Basis, config: ServiceConfig, pool: SpectrumBatch) -> f
     from zstream.redshift import Scanner
 
     scanner = Scanner(basis, config.scan_config(), device=config.device)
-    batches = [_rows(pool, range(start, min(start + config.batch_size, len(pool))))
+    batches = [pool.take(range(start, min(start + config.batch_size, len(pool))))
                for start in range(0, len(pool), config.batch_size)]
     scanner.scan(batches[0])  # warm-up: kernels, caches
     started = time.perf_counter()
     for batch in batches:
         scanner.scan(batch)
     return len(pool) / (time.perf_counter() - started)
-
-
-def _rows(batch: SpectrumBatch, rows: range) -> SpectrumBatch:
-    return SpectrumBatch([batch.spectrum_id[i] for i in rows], [batch.wavelength[i] for i in rows],
-                         [batch.flux[i] for i in rows], [batch.ivar[i] for i in rows])
 
 
 @dataclass

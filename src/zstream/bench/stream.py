@@ -91,10 +91,10 @@ def _config(args: argparse.Namespace, basis_path: Path) -> ServiceConfig:
 
 def _baseline(scanner, spectra: SpectrumBatch, batch_size: int) -> float:
     """Spectra per second of Scanner.scan alone (after one warm-up batch)."""
-    scanner.scan(_subset(spectra, 0, batch_size))
+    scanner.scan(spectra.take(range(min(batch_size, len(spectra)))))
     started = time.perf_counter()
     for start in tqdm(range(0, len(spectra), batch_size), desc="baseline: Scanner.scan", unit="batch", file=sys.stderr):
-        scanner.scan(_subset(spectra, start, start + batch_size))
+        scanner.scan(spectra.take(range(start, min(start + batch_size, len(spectra)))))
     return len(spectra) / (time.perf_counter() - started)
 
 
@@ -160,12 +160,6 @@ def _send_and_wait(harness, spectra: SpectrumBatch, rate: float | None, what: st
                 raise TimeoutError(f"{what}: only {harness.done} of {total} results after {_WAIT_TIMEOUT_S:.0f} s")
             harness.poll(timeout_ms=200)
             bar.update(harness.done - bar.n)
-
-
-def _subset(batch: SpectrumBatch, start: int, stop: int) -> SpectrumBatch:
-    return SpectrumBatch(batch.spectrum_id[start:stop], batch.wavelength[start:stop], batch.flux[start:stop],
-                         batch.ivar[start:stop], n_nonfinite=None if batch.n_nonfinite is None
-                         else batch.n_nonfinite[start:stop])
 
 
 def _renamed(batch: SpectrumBatch, n: int, tag: str) -> SpectrumBatch:

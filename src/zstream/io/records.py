@@ -7,6 +7,7 @@ Readers and writers for files and messages live beside this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,19 @@ class SpectrumBatch:
 
     def __len__(self) -> int:
         return len(self.spectrum_id)
+
+    def take(self, rows: Sequence[int]) -> "SpectrumBatch":
+        """The spectra at ``rows``, in that order, with every per-row field (z, extra, counts)."""
+        rows = list(rows)
+        return SpectrumBatch(
+            [self.spectrum_id[i] for i in rows],
+            [self.wavelength[i] for i in rows],
+            [self.flux[i] for i in rows],
+            [self.ivar[i] for i in rows],
+            z=None if self.z is None else np.asarray(self.z)[rows],
+            extra=None if self.extra is None else self.extra.take(pa.array(rows, type=pa.int64())),
+            n_nonfinite=None if self.n_nonfinite is None else np.asarray(self.n_nonfinite)[rows],
+        )
 
 
 @dataclass
