@@ -16,7 +16,7 @@ def make_batch(n: int = 4, *, seed: int = 0, shared_grid: bool = False, with_z: 
         spectrum_id=[f"spec-{seed}-{i}" for i in range(n)],
         wavelength=[grids[0] if shared_grid else grids[i] for i in range(n)],
         flux=[rng.normal(size=N_PIXELS).astype(np.float32) for _ in range(n)],
-        ivar=[rng.uniform(0.5, 2.0, N_PIXELS).astype(np.float32) for _ in range(n)],
+        ivar=[rng.uniform(0.5, 2.0, N_PIXELS) for _ in range(n)],
         z=rng.uniform(0.0, 6.0, n) if with_z else None,
         extra=pa.table({"ra": rng.uniform(0, 360, n), "field": [f"F{i % 2}" for i in range(n)]}),
     )

@@ -25,7 +25,7 @@ class SpectrumBatch:
     spectrum_id : list of str
     wavelength : list of ndarray (n_i,), float64, Å, increasing
     flux : list of ndarray (n_i,), float32, flux density per Å
-    ivar : list of ndarray (n_i,), float32, inverse variance; 0 marks a bad pixel
+    ivar : list of ndarray (n_i,), float64 (physical units reach 1e40), inverse variance; 0 marks a bad pixel
         (a ``mask`` column, when present, has already been folded in as ivar = 0)
     z : ndarray (n,), float64, or None — known redshift, for training sets
     extra : pyarrow.Table or None — pass-through columns, one row per spectrum

@@ -28,7 +28,7 @@ SPECTRUM_SCHEMA = pa.schema(
         pa.field("spectrum_id", pa.string(), nullable=False),
         pa.field("wavelength", pa.list_(pa.float64()), metadata={"unit": "Angstrom"}),
         pa.field("flux", pa.list_(pa.float32()), nullable=False),
-        pa.field("ivar", pa.list_(pa.float32()), nullable=False, metadata={"note": "0 = bad pixel"}),
+        pa.field("ivar", pa.list_(pa.float64()), nullable=False, metadata={"note": "0 = bad pixel"}),
         pa.field("mask", pa.list_(pa.bool_()), metadata={"optional": "true", "note": "true = bad pixel"}),
         pa.field("z", pa.float64(), metadata={"optional": "true"}),
         pa.field("schema_version", pa.string(), metadata={"optional": "true"}),

@@ -51,7 +51,7 @@ def spectra_to_table(batch: SpectrumBatch, *, shared_wavelength: bool = False) -
     else:
         columns["wavelength"] = _list_array(batch.wavelength, pa.float64())
     columns["flux"] = _list_array(batch.flux, pa.float32())
-    columns["ivar"] = _list_array(batch.ivar, pa.float32())
+    columns["ivar"] = _list_array(batch.ivar, pa.float64())
     if batch.z is not None:
         columns["z"] = pa.array(np.asarray(batch.z, dtype=np.float64), pa.float64(), from_pandas=True)
     if batch.extra is not None:
@@ -93,7 +93,7 @@ def table_to_spectra(
     n_rows = table.num_rows
     wavelengths = _list_rows(table, "wavelength", _is_number, np.float64, n_rows)
     fluxes = _list_rows(table, "flux", _is_number, np.float32, n_rows)
-    ivars = _list_rows(table, "ivar", _is_number, np.float32, n_rows)
+    ivars = _list_rows(table, "ivar", _is_number, np.float64, n_rows)
     masks = _list_rows(table, "mask", pa.types.is_boolean, bool, n_rows)
     redshifts = _scalar_rows(table, "z", _is_number, n_rows)
     versions = _scalar_rows(table, "schema_version", pa.types.is_string, n_rows)

@@ -20,7 +20,11 @@ from zstream.io.schema import SCHEMA_VERSION
 
 @dataclass
 class CheckedSpectrum:
-    """Arrays of one accepted spectrum: wavelength float64 Å, flux/ivar float32, bad pixels at ivar = 0."""
+    """Arrays of one accepted spectrum: wavelength float64 Å, flux float32, ivar float64, bad pixels at ivar = 0.
+
+    ivar scales as 1/flux², so its exponent range is twice the flux's: physical units (flux ≈ 1e-20,
+    ivar ≈ 1e40) overflow float32, hence float64 until the scanner normalises each spectrum.
+    """
 
     wavelength: np.ndarray
     flux: np.ndarray
@@ -54,7 +58,7 @@ def check_spectrum(
     """
     wavelength = np.asarray(wavelength, dtype=np.float64)
     flux = np.array(flux, dtype=np.float32)
-    ivar = np.array(ivar, dtype=np.float32)
+    ivar = np.array(ivar, dtype=np.float64)
     lengths = {"wavelength": wavelength.size, "flux": flux.size, "ivar": ivar.size}
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
