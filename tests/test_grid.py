@@ -53,3 +53,27 @@ def test_bad_pixels_get_zero_weight_not_zero_flux_signal():
 def test_invalid_grid_is_rejected():
     with pytest.raises(ValueError, match="invalid grid"):
         LogGrid(3.0, 2.0, 1e-4)
+
+
+
+def test_propagated_variance_matches_monte_carlo():
+    """Resampled independent noise has the variance the returned ivar states, pixel by pixel."""
+    rng = np.random.default_rng(12)
+    loglam_in = np.sort(rng.uniform(3.0, 3.1, size=40))
+    sigma = rng.uniform(0.5, 3.0, size=40)
+    loglam_out = np.linspace(loglam_in[0], loglam_in[-1], 97)
+    _, ivar_out = resample_to_grid(loglam_in, np.zeros(40), sigma**-2, loglam_out)
+    assert (ivar_out > 0).all()
+    realisations = np.array([resample_to_grid(loglam_in, sigma * rng.normal(size=40), sigma**-2, loglam_out)[0]
+                             for _ in range(4000)])
+    ratio = realisations.var(axis=0) * ivar_out
+    # Each pixel's variance estimate from 4000 draws has a relative standard error of sqrt(2 / 4000) = 2.2%;
+    # weights (1 − a) and a instead of their squares would put interior pixels up to 2× off.
+    assert np.abs(ratio - 1).max() < 0.12
+    assert abs(ratio.mean() - 1) < 0.01
+
+
+def test_variance_weights_are_squared():
+    """A quarter of the way from σ² = 4 to σ² = 1: σ² = (3/4)² · 4 + (1/4)² · 1."""
+    _, ivar_out = resample_to_grid(np.array([3.0, 3.1]), np.zeros(2), np.array([0.25, 1.0]), np.array([3.025]))
+    assert 1 / ivar_out[0] == pytest.approx(0.75**2 * 4 + 0.25**2 * 1)

@@ -1,4 +1,5 @@
-"""Log-λ rest-frame grid and the observed → rest transform (seed 002, Sect. 3 / Eq. 4).
+"""Log-λ rest-frame grid and the observed → rest transform (Bourahma et al. 2026, "Accurate spectroscopic
+redshift estimation using non-negative matrix factorization: application to MUSE spectra", Sect. 3 / Eq. 4).
 
 On a grid uniform in log10 λ a redshift is a pixel shift: a spectrum observed at
 ``z`` lands ``log10(1 + z) / step`` pixels redward of its rest-frame position.

@@ -15,7 +15,7 @@ LN10 = math.log(10.0)
 class LogGrid:
     """A grid uniform in log10 λ (λ in Å).
 
-    Defaults are the MUSE rest-frame grid of seed 002: 2.77 ≤ log10 λ ≤ 3.97 with
+    Defaults are the MUSE rest-frame grid of Bourahma et al. 2026: 2.77 ≤ log10 λ ≤ 3.97 with
     step 2.215525e-5, covering the MUSE range 4600–9350 Å for 0 ≤ z ≤ 6.7.
     """
 
@@ -66,11 +66,38 @@ class LogGrid:
 def resample_to_grid(
     loglam_in: np.ndarray, flux: np.ndarray, ivar: np.ndarray, loglam_out: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Linearly interpolate flux and variance from ``loglam_in`` onto ``loglam_out``.
+    """Linearly interpolate flux onto ``loglam_out`` and propagate its variance.
+
+    An output pixel at fraction ``a`` of the way from input pixel ``j`` to
+    ``j + 1`` gets ``f = (1 − a) f_j + a f_{j+1}``. For independent input
+    pixels its variance is therefore ``σ² = (1 − a)² σ_j² + a² σ_{j+1}²``
+    (the weights squared), and ``ivar_out = 1 / σ²``.
+
+    Correlations: output pixels that interpolate from a common input pixel
+    share its noise (two outputs with weights ``w_j`` and ``w'_j`` on input
+    ``j`` have covariance ``Σ_j w_j w'_j σ_j²``). Only the diagonal of the
+    propagated covariance is returned; the correlations are ignored, because
+    everything downstream (NMF weights, the χ²(z) scan) takes one independent
+    weight per pixel and the diagonal is each output pixel's exact variance.
+    The price: a χ² summed over output pixels counts shared input noise more
+    than once, so it weighs the resampled data more than the input data
+    warrant (most where the output grid is finer than the input: an
+    interpolated pixel at ``a = ½`` between equal variances has half the
+    input variance, although it holds no new information) and its number of
+    degrees of freedom is not the number of output pixels.
 
     Outside the input coverage, and wherever a neighbouring input pixel has zero
     inverse variance, the output weight is zero (flux 0): missing, not "no signal".
-    ``loglam_in`` must be increasing.
+
+    Parameters
+    ----------
+    loglam_in : ndarray, shape (n,)
+        Input log10 λ, increasing.
+    flux, ivar : ndarray, shape (n,)
+        Input flux and inverse variance (0 = bad pixel), taken as independent
+        between pixels.
+    loglam_out : ndarray
+        Output log10 λ.
 
     Returns
     -------
@@ -92,7 +119,7 @@ def resample_to_grid(
     frac = np.where(span > 0, (loglam_out - loglam_in[left]) / np.where(span > 0, span, 1.0), 0.0)
     good = inside & (ivar[left] > 0) & ((ivar[right] > 0) | (frac == 0))
     flux_out[good] = (1 - frac[good]) * flux[left[good]] + frac[good] * flux[right[good]]
-    variance = (1 - frac) * _safe_inverse(ivar[left]) + frac * _safe_inverse(ivar[right])
+    variance = (1 - frac) ** 2 * _safe_inverse(ivar[left]) + frac**2 * _safe_inverse(ivar[right])
     ivar_out[good] = 1.0 / variance[good]
     return flux_out, ivar_out
 
@@ -100,11 +127,12 @@ def resample_to_grid(
 def to_rest_frame(
     wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, grid: LogGrid
 ) -> tuple[np.ndarray, np.ndarray]:
-    """De-redshift an observed spectrum onto ``grid`` (seed 002, Eq. 4).
+    """De-redshift an observed spectrum onto ``grid`` (Bourahma et al. 2026, Eq. 4).
 
     f(log10 λ_rest) = ln10 · f_λ(λ_obs) · λ_obs with log10 λ_rest = log10 λ_obs − log10(1+z);
-    the inverse variance is scaled by the square of the same factor, then both are
-    linearly interpolated onto the grid; uncovered grid pixels get zero weight.
+    the inverse variance is scaled by the square of the same factor, then the flux is
+    linearly interpolated onto the grid and its variance propagated
+    (:func:`resample_to_grid`); uncovered grid pixels get zero weight.
 
     Parameters
     ----------
