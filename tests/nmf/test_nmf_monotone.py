@@ -1,4 +1,4 @@
-"""The objective never increases under any update variant (seed 001 Appendices A/B, smoothness majoriser)."""
+"""The objective never increases under any update variant (Green & Bailey 2023, Appendices A/B, smoothness majoriser)."""
 
 import numpy as np
 import pytest

@@ -55,7 +55,7 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
     shift : float or None
         Shift-NMF's scalar y; None uses the minimum, −min of the observed flux.
     smoothness : float
-        λ of the penalty λ‖T Dᵀ‖² with first differences D (seed 000).
+        λ of the penalty λ‖T Dᵀ‖² with first differences D (de Souza et al. 2026, "SpectralUnmix").
     templates : array-like (k, n_pixels) or None
         Warm-start templates.
     coefficients : array-like (n_spectra, k) or None
@@ -63,7 +63,7 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
     update_templates : bool
         False keeps ``templates`` fixed and fits coefficients only (projection).
     sequential : bool
-        Build templates one at a time (seed 001): stage j fits j templates for
+        Build templates one at a time (Green & Bailey 2023): stage j fits j templates for
         ``sequential_iter`` iterations, the last stage fits all k jointly.
     sequential_iter : int
         Iterations per sequential stage before the joint one.

@@ -1,4 +1,5 @@
-"""First-difference smoothness penalty λ‖T Dᵀ‖² on the templates (seed 000, Eqs. 1–3).
+"""First-difference smoothness penalty λ‖T Dᵀ‖² on the templates (de Souza et al. 2026, "SpectralUnmix",
+Eqs. 1–3).
 
 With D the (p−1)×p first-difference operator, DᵀD = Λ − N where Λ is the
 diagonal of neighbour counts (1 at the two ends, 2 inside) and N the 0/1

@@ -1,7 +1,8 @@
 """The multiplicative update rules, one function per rule, in the package's orientation.
 
-Notation: the paper (seed 001) factorises X (d×n) ≈ W H with templates W (d×q)
-and coefficients H (q×n). Here X is (n, p), coefficients C = Hᵀ (n, k) and
+Notation: the paper (Green & Bailey 2023, "Algorithms for Non-Negative Matrix
+Factorization on Noisy Data With Negative Values") factorises X (d×n) ≈ W H
+with templates W (d×q) and coefficients H (q×n). Here X is (n, p), coefficients C = Hᵀ (n, k) and
 templates T = Wᵀ (k, p), so X ≈ C T, Wᵀ(V∘X) ↔ (V∘X) Tᵀ and (V∘X) Hᵀ ↔ Cᵀ(V∘X).
 
 All three methods share one form. With g the data projection and q the model
