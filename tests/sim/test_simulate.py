@@ -4,10 +4,28 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sim_builders import bright_single_class
 
-from zstream.sim import FALSE_CLASSES, SOURCE_CLASSES, SimConfig, simulate
+from zstream.sim import BLEND_CLASSES, FALSE_CLASSES, SOURCE_CLASSES, SPECTYPES, SimConfig, simulate
 from zstream.sim import lines
 from zstream.sim.simulate import MIN_BLEND_SEPARATION
+
+# (source_class, z, float64 sum of the float32 flux) of simulate(24, seed=2026), recorded before
+# spectype, sky and the line-ratio settings were added: the default simulation must not change.
+DEFAULT_REFERENCE = [
+    ("false_cosmic", None, -118.48681052608299), ("false_flatfield", None, 231.92799953286885),
+    ("oii", 0.30982174653234723, 187.0448969547433), ("false_noise", None, 394.7024438804947),
+    ("starforming", 0.5531004489900367, 1891.674885702072), ("starforming", 0.22249556059025385, 463.0752403020306),
+    ("lae", 4.148405066966599, 276.5868375859427), ("starforming", 0.5056628392031222, 28439.18565300107),
+    ("qso", 2.012953011044927, 4492.031035751533), ("lae", 3.240024741957137, 6778.606893092627),
+    ("starforming", 0.05672700298924178, 9460.3902400136), ("oii", 1.0916594501459647, 975.6920163161121),
+    ("passive", 0.6106141182135959, 8139.6640837797895), ("lae", 4.189717083319086, 1750.1399248395173),
+    ("qso", 3.444105681539767, 4495.4664422598435), ("starforming", 0.04270803352262121, 2191.985736099661),
+    ("starforming", 0.018967578013857147, 3362.7104344012914), ("passive", 0.5661234722196181, 17366.114462872152),
+    ("lae", 3.3890747992788715, 44.643073306346196), ("lae", 4.682348439170116, 230.65330807950522),
+    ("star", 0.0007715062968656542, 4392.339742748463), ("false_flatfield", None, 32.1293585977628),
+    ("oii", 1.1229224518699346, 1489.8993182706363), ("lae", 6.227994546895162, 466.9618481612997),
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +41,30 @@ def test_same_seed_gives_identical_output_and_other_seed_differs(default_run):
     assert all(np.array_equal(a, b) for a, b in zip(batch.ivar, again.ivar))
     other, _ = simulate(200, seed=12)
     assert not np.array_equal(batch.flux[0], other.flux[0])
+
+
+def test_default_simulation_is_unchanged_by_the_new_settings():
+    batch, truth = simulate(24, seed=2026)
+    measured = [
+        (row["source_class"], row["z"], float(np.sum(flux, dtype=np.float64)))
+        for row, flux in zip(truth.to_pylist(), batch.flux)
+    ]
+    assert [(name, z) for name, z, _ in measured] == [(name, z) for name, z, _ in DEFAULT_REFERENCE]
+    assert [total for *_, total in measured] == pytest.approx([total for *_, total in DEFAULT_REFERENCE], rel=1e-6)
+
+
+def test_spectype_follows_the_class_in_truth_and_spectra(default_run):
+    batch, truth = default_run
+    rows = truth.to_pylist()
+    assert SPECTYPES == {"starforming": "GALAXY", "oii": "GALAXY", "lae": "GALAXY", "passive": "GALAXY",
+                         "star": "STAR", "qso": "QSO"}
+    for row in rows:
+        expected = SPECTYPES[row["source_class"]] if row["is_source"] else None
+        assert row["spectype"] == expected
+        if row["is_blend"]:  # the brighter component, always a line emitter
+            assert row["source_class"] in BLEND_CLASSES and row["spectype"] == "GALAXY"
+    assert {row["spectype"] for row in rows} == {"GALAXY", "QSO", "STAR", None}
+    assert batch.extra.column("spectype").to_pylist() == truth.column("spectype").to_pylist()
 
 
 def test_truth_table_is_consistent_with_roles_and_batch(default_run):
@@ -61,13 +103,6 @@ def test_additive_systematics_make_some_spectra_negative(default_run):
     assert 0 < (medians < 0).sum() < len(medians) / 2
 
 
-def _bright_single_class(name: str, n: int = 12) -> SimConfig:
-    return SimConfig(
-        false_fraction=0.0, blend_fraction=0.0, class_weights={name: 1.0}, line_snr_median=3000.0, line_snr_dex=0.0,
-        cont_snr_median=300.0, cont_snr_dex=0.0, sky_residual_rms=0.0, offset_fraction=0.0, flatfield_fraction=0.0,
-    )
-
-
 @pytest.mark.parametrize(
     ("name", "rest_lines", "tolerance"),
     [
@@ -77,7 +112,7 @@ def _bright_single_class(name: str, n: int = 12) -> SimConfig:
     ],
 )
 def test_brightest_emission_sits_at_a_rest_line_times_one_plus_z(name, rest_lines, tolerance):
-    batch, truth = simulate(12, seed=5, config=_bright_single_class(name))
+    batch, truth = simulate(12, seed=5, config=bright_single_class(name))
     for flux, ivar, wave, z in zip(batch.flux, batch.ivar, batch.wavelength, truth.column("z").to_numpy()):
         peak = wave[np.argmax(np.where(ivar > 0, flux, -np.inf))]
         distances = np.abs(np.asarray(rest_lines) * (1 + z) - peak)
@@ -85,12 +120,15 @@ def test_brightest_emission_sits_at_a_rest_line_times_one_plus_z(name, rest_line
 
 
 def test_passive_galaxies_show_the_4000_angstrom_break_at_their_redshift():
-    batch, truth = simulate(12, seed=6, config=_bright_single_class("passive"))
-    for flux, wave, z in zip(batch.flux, batch.wavelength, truth.column("z").to_numpy()):
-        rest = wave / (1 + z)
+    batch, truth = simulate(12, seed=6, config=bright_single_class("passive"))
+    z = truth.column("z").to_numpy()
+    wave = batch.wavelength[0]
+    on_grid = (3850 * (1 + z) > wave[0]) & (4100 * (1 + z) < wave[-1])  # both windows observed
+    assert on_grid.sum() >= 6, f"only {on_grid.sum()} of 12 breaks on the grid: choose another seed"
+    for index in np.flatnonzero(on_grid):
+        flux, rest = batch.flux[index], wave / (1 + z[index])
         blue, red = (rest > 3850) & (rest < 3950), (rest > 4000) & (rest < 4100)
-        if blue.sum() > 20 and red.sum() > 20:
-            assert np.median(flux[red]) > 1.3 * np.median(flux[blue])
+        assert np.median(flux[red]) > 1.3 * np.median(flux[blue]), f"z={z[index]:.3f}"
 
 
 def test_invalid_config_is_refused_with_the_setting_named():

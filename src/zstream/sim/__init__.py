@@ -1,10 +1,22 @@
 """Simulated MUSE-like spectra with known truth: sources, false detections and blends.
 
 ``simulate(n, seed, config)`` returns a :class:`~zstream.io.records.SpectrumBatch`
-and a truth table (:data:`TRUTH_SCHEMA`).
+(pass-through columns ``spectype`` and ``sky``) and a truth table (:data:`TRUTH_SCHEMA`).
+``SimConfig.preset(name)`` builds one of the named populations (:data:`PRESETS`).
 """
 
-from zstream.sim.config import BLEND_CLASSES, FALSE_CLASSES, SOURCE_CLASSES, SimConfig
-from zstream.sim.simulate import TRUTH_SCHEMA, simulate
+from zstream.sim.config import (
+    BLEND_CLASSES,
+    FALSE_CLASSES,
+    PRESETS,
+    SOURCE_CLASSES,
+    SPECTYPES,
+    LineRatioRanges,
+    SimConfig,
+)
+from zstream.sim.simulate import SKY_TYPE, TRUTH_SCHEMA, simulate
 
-__all__ = ["BLEND_CLASSES", "FALSE_CLASSES", "SOURCE_CLASSES", "SimConfig", "TRUTH_SCHEMA", "simulate"]
+__all__ = [
+    "BLEND_CLASSES", "FALSE_CLASSES", "PRESETS", "SOURCE_CLASSES", "SPECTYPES", "SKY_TYPE", "LineRatioRanges",
+    "SimConfig", "TRUTH_SCHEMA", "simulate",
+]

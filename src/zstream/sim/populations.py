@@ -2,7 +2,10 @@
 
 Each population draws its redshift and physical parameters from ``rng`` and
 returns a :class:`SourceModel`. Emission-line fluxes are relative (brightest
-line ~ 1); the simulator rescales each model to the S/N it draws.
+line ~ 1); the simulator rescales each model to the S/N it draws. Every
+population has the signature ``(rng, wave, lsf_sigma, ratios)``; ``ratios``
+(:class:`~zstream.sim.config.LineRatioRanges`) sets the line-ratio ranges of
+the populations with nebular or broad lines and is unused by the others.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zstream.sim import lines
+from zstream.sim.config import LineRatioRanges
 from zstream.sim.profiles import (
     absorption,
     break_4000,
@@ -91,16 +95,18 @@ def _draw_z(rng: np.random.Generator, name: str) -> float:
     return float(rng.uniform(*REDSHIFT_RANGES[name]))
 
 
-def starforming(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def starforming(
+    rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges
+) -> SourceModel:
     """Low-z star-forming galaxy: Balmer, [NII], [SII], [OIII], [OII] lines on a blue continuum."""
     z = _draw_z(rng, "starforming")
     h_alpha = 1.0
-    h_beta = h_alpha / 2.86 * rng.uniform(0.5, 1.0)
-    n_ii = h_alpha * rng.uniform(0.05, 0.4)
-    s_ii = h_alpha * rng.uniform(0.08, 0.25)
-    o_iii = h_beta * 10.0 ** rng.uniform(-0.5, 0.7)
-    o_ii = h_beta * rng.uniform(1.0, 3.0)
-    doublet = rng.uniform(0.7, 1.4)
+    h_beta = h_alpha / 2.86 * rng.uniform(*ratios.balmer_attenuation)
+    n_ii = h_alpha * rng.uniform(*ratios.n_ii_h_alpha)
+    s_ii = h_alpha * rng.uniform(*ratios.s_ii_h_alpha)
+    o_iii = h_beta * 10.0 ** rng.uniform(*ratios.log_o_iii_h_beta)
+    o_ii = h_beta * rng.uniform(*ratios.o_ii_h_beta_starforming)
+    doublet = rng.uniform(*ratios.o_ii_doublet_starforming)
     emission, brightest = _emission(
         wave,
         z,
@@ -120,13 +126,15 @@ def starforming(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) ->
     return SourceModel(z, continuum, emission, brightest)
 
 
-def oii_emitter(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def oii_emitter(
+    rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges
+) -> SourceModel:
     """[OII]-dominated galaxy up to z ≈ 1.5: resolved λλ3726,3729 doublet, weak Balmer and [OIII]."""
     z = _draw_z(rng, "oii")
     o_ii = 1.0
-    doublet = rng.uniform(0.7, 1.5)
-    h_beta = o_ii / rng.uniform(1.5, 4.0)
-    o_iii = h_beta * 10.0 ** rng.uniform(-0.5, 0.7)
+    doublet = rng.uniform(*ratios.o_ii_doublet_oii)
+    h_beta = o_ii / rng.uniform(*ratios.o_ii_h_beta_oii)
+    o_iii = h_beta * 10.0 ** rng.uniform(*ratios.log_o_iii_h_beta)
     emission, brightest = _emission(
         wave,
         z,
@@ -145,7 +153,7 @@ def oii_emitter(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) ->
     return SourceModel(z, continuum, emission, brightest)
 
 
-def lya_emitter(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def lya_emitter(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges) -> SourceModel:
     """Lyα emitter at 2.9 < z < 6.7: asymmetric line with a red wing, IGM-suppressed blue continuum."""
     z = _draw_z(rng, "lae")
     center = lines.LY_ALPHA * (1.0 + z)
@@ -166,7 +174,7 @@ _PASSIVE_ABSORPTION = (
 )
 
 
-def passive(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def passive(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges) -> SourceModel:
     """Passive galaxy: red continuum, strong 4000 Å break, Ca H&K, G band, Mg b, Na D absorption."""
     z = _draw_z(rng, "passive")
     rest = wave / (1.0 + z)
@@ -182,7 +190,7 @@ def passive(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> Sou
     return SourceModel(z, continuum, np.zeros_like(wave), None)
 
 
-def star(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def star(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges) -> SourceModel:
     """Star (z = v/c, |v| < 300 km/s): Planck continuum, Balmer / metal lines, TiO bands when cool."""
     z = _draw_z(rng, "star")
     temperature = _log_uniform(rng, 3200.0, 10000.0)
@@ -208,11 +216,11 @@ _QSO_BROAD = (
 )
 
 
-def quasar(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> SourceModel:
+def quasar(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float, ratios: LineRatioRanges) -> SourceModel:
     """Quasar at 0.3 < z < 4: power-law continuum, broad UV/optical lines, narrow [OIII], Lyα forest."""
     z = _draw_z(rng, "qso")
     rest_centers = [center for center, _ in _QSO_BROAD]
-    fluxes = [flux for _, flux in _QSO_BROAD] * rng.uniform(0.7, 1.3, len(_QSO_BROAD))
+    fluxes = [flux for _, flux in _QSO_BROAD] * rng.uniform(*ratios.qso_line_scatter, len(_QSO_BROAD))
     broad, brightest = _emission(wave, z, rest_centers, list(fluxes), rng.uniform(2000.0, 6000.0) / 2.355, lsf_sigma)
     narrow, _ = _emission(wave, z, [lines.O_III_4959, lines.O_III_5007], [0.02, 0.06], 200.0, lsf_sigma)
     rest = wave / (1.0 + z)
@@ -224,7 +232,7 @@ def quasar(rng: np.random.Generator, wave: np.ndarray, lsf_sigma: float) -> Sour
     return SourceModel(z, continuum * transmission, (broad + narrow) * transmission, line)
 
 
-POPULATIONS: dict[str, Callable[[np.random.Generator, np.ndarray, float], SourceModel]] = {
+POPULATIONS: dict[str, Callable[[np.random.Generator, np.ndarray, float, LineRatioRanges], SourceModel]] = {
     "starforming": starforming,
     "oii": oii_emitter,
     "lae": lya_emitter,

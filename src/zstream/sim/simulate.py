@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from zstream.io.records import SpectrumBatch
 from zstream.sim import defects
-from zstream.sim.config import BLEND_CLASSES, SimConfig
+from zstream.sim.config import BLEND_CLASSES, SPECTYPES, SimConfig
 from zstream.sim.populations import POPULATIONS, SourceModel
 from zstream.sim.sky import SkyModel, sky_model
 
@@ -21,6 +21,7 @@ TRUTH_SCHEMA = pa.schema(
         pa.field("spectrum_id", pa.string(), nullable=False),
         pa.field("z", pa.float64()),
         pa.field("source_class", pa.string(), nullable=False),
+        pa.field("spectype", pa.string()),
         pa.field("is_source", pa.bool_(), nullable=False),
         pa.field("is_blend", pa.bool_(), nullable=False),
         pa.field("z2", pa.float64()),
@@ -29,10 +30,15 @@ TRUTH_SCHEMA = pa.schema(
         pa.field("flux_ratio", pa.float64()),
     ]
 )
-"""Truth table: ``z`` of the (brighter) source, null for false detections; ``z2`` and
-``flux_ratio`` (secondary/primary S/N) for blends only; ``line_snr`` is the integrated
-S/N of the brightest emission line, ``cont_snr`` the median continuum S/N per pixel in
-7650–7850 Å (seed 002 Sect. 2)."""
+"""Truth table: ``z`` of the (brighter) source, null for false detections; ``spectype``
+its spectral class (:data:`~zstream.sim.config.SPECTYPES`: ``GALAXY``, ``QSO`` or
+``STAR``), null for false detections; ``z2`` and ``flux_ratio`` (secondary/primary S/N)
+for blends only; ``line_snr`` is the integrated S/N of the brightest emission line,
+``cont_snr`` the median continuum S/N per pixel in 7650–7850 Å (Bourahma et al. 2026,
+"MUSE NMF redshifts", Sect. 2)."""
+
+SKY_TYPE = pa.list_(pa.float32())
+"""Arrow type of the ``sky`` pass-through column of the simulated spectra."""
 
 CONTINUUM_SNR_WINDOW = (7650.0, 7850.0)
 MIN_BLEND_SEPARATION = 0.01
@@ -62,7 +68,11 @@ def simulate(
     batch : SpectrumBatch
         ``n`` spectra on the shared observed grid; ``batch.z`` holds the true redshift
         of sources (the brighter component for blends) and NaN for false detections,
-        so the batch doubles as a training set.
+        so the batch doubles as a training set. ``batch.extra`` has the pass-through
+        columns ``spectype`` (string, the truth's, null for false detections) and,
+        when ``config.write_sky``, ``sky`` (list<float32>, one value per pixel: the
+        subtracted sky spectrum in the flux units of the spectrum; the noise variance
+        is proportional to it and the sky-subtraction residuals to its line part).
     truth : pyarrow.Table
         One row per spectrum, schema :data:`TRUTH_SCHEMA`.
 
@@ -78,15 +88,21 @@ def simulate(
     sky = sky_model(config.wavelength_min, config.wavelength_max, config.pixel_size, config.lsf_sigma)
     roles = _assign_roles(n, seed, config)
     ids = [f"sim{seed}-{index:06d}" for index in range(n)]
-    fluxes, ivars, rows = [], [], []
+    fluxes, ivars, skies, rows = [], [], [], []
     for index in tqdm(range(n), desc="simulate", unit="spectra", disable=not progress):
-        flux, ivar, row = _simulate_one(np.random.default_rng([seed, index]), int(roles[index]), config, wave, sky)
+        flux, ivar, sky_flux, row = _simulate_one(
+            np.random.default_rng([seed, index]), int(roles[index]), config, wave, sky
+        )
         fluxes.append(flux)
         ivars.append(ivar)
+        skies.append(sky_flux)
         rows.append(row)
     truth = pa.Table.from_pylist([{"spectrum_id": sid, **row} for sid, row in zip(ids, rows)], schema=TRUTH_SCHEMA)
     z = np.array([np.nan if row["z"] is None else row["z"] for row in rows], dtype=np.float64)
-    batch = SpectrumBatch(spectrum_id=ids, wavelength=[wave] * n, flux=fluxes, ivar=ivars, z=z)
+    extra = {"spectype": truth.column("spectype")}
+    if config.write_sky:
+        extra["sky"] = pa.array(skies, SKY_TYPE)
+    batch = SpectrumBatch(spectrum_id=ids, wavelength=[wave] * n, flux=fluxes, ivar=ivars, z=z, extra=pa.table(extra))
     return batch, truth
 
 
@@ -134,7 +150,7 @@ def _draw_snr(rng: np.random.Generator, median: float, dex: float, floor: float)
 def _draw_source(
     rng: np.random.Generator, name: str, config: SimConfig, wave: np.ndarray, sigma: np.ndarray
 ) -> SourceModel:
-    model = POPULATIONS[name](rng, wave, config.lsf_sigma)
+    model = POPULATIONS[name](rng, wave, config.lsf_sigma, config.line_ratios)
     if model.brightest_line is None:
         snr = _draw_snr(rng, config.cont_snr_median, config.cont_snr_dex, config.min_cont_snr)
     else:
@@ -147,9 +163,9 @@ def _draw_secondary(
 ) -> tuple[SourceModel, float]:
     """Fainter blend component at a clearly different redshift, and its S/N ratio to the primary."""
     name = _choose(rng, config.class_weights, BLEND_CLASSES)
-    secondary = POPULATIONS[name](rng, wave, config.lsf_sigma)
+    secondary = POPULATIONS[name](rng, wave, config.lsf_sigma, config.line_ratios)
     while abs(secondary.z - primary.z) < MIN_BLEND_SEPARATION * (1.0 + primary.z):
-        secondary = POPULATIONS[name](rng, wave, config.lsf_sigma)
+        secondary = POPULATIONS[name](rng, wave, config.lsf_sigma, config.line_ratios)
     ratio = float(rng.uniform(*config.blend_ratio_range))
     primary_snr = _line_snr(primary, sigma)
     reference = primary_snr if primary_snr > 0 else config.line_snr_median  # primary off a custom grid
@@ -171,18 +187,19 @@ def _false_signal(
 
 def _simulate_one(
     rng: np.random.Generator, role: int, config: SimConfig, wave: np.ndarray, sky: SkyModel
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Flux, ivar and truth row of one spectrum."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Flux, ivar, subtracted sky spectrum (all float32) and truth row of one spectrum."""
     depth = float(10.0 ** rng.uniform(-0.3, 0.3))
     sigma = sky.noise_sigma(depth)
-    row = {"z": None, "is_source": role != _ROLE_FALSE, "is_blend": role == _ROLE_BLEND, "z2": None,
-           "line_snr": None, "cont_snr": None, "flux_ratio": None}
+    row = {"z": None, "spectype": None, "is_source": role != _ROLE_FALSE, "is_blend": role == _ROLE_BLEND,
+           "z2": None, "line_snr": None, "cont_snr": None, "flux_ratio": None}
     if role == _ROLE_FALSE:
         row["source_class"] = _choose(rng, config.false_weights)
         signal = _false_signal(rng, row["source_class"], wave, sky, depth, sigma)
     else:
         allowed = BLEND_CLASSES if role == _ROLE_BLEND else None
         row["source_class"] = _choose(rng, config.class_weights, allowed)
+        row["spectype"] = SPECTYPES[row["source_class"]]
         primary = _draw_source(rng, row["source_class"], config, wave, sigma)
         signal = primary.flux
         line_snr = _line_snr(primary, sigma)
@@ -202,4 +219,4 @@ def _simulate_one(
     bad = defects.bad_pixels(rng, wave.size, config.bad_pixel_fraction)
     flux[bad] = rng.normal(0.0, 100.0, int(bad.sum())) * sigma[bad]
     ivar[bad] = 0.0
-    return flux.astype(np.float32), ivar.astype(np.float32), row
+    return flux.astype(np.float32), ivar.astype(np.float32), sky.flux(depth).astype(np.float32), row

@@ -48,8 +48,16 @@ class SkyModel:
         """Per-pixel noise sigma in flux units; ``depth`` is the noise in the sky continuum."""
         return depth * np.sqrt(self.counts / SKY_CONTINUUM_COUNTS)
 
+    def flux(self, depth: float) -> np.ndarray:
+        """Total sky flux (continuum + lines) in the units of :meth:`noise_sigma`: the subtracted sky spectrum.
+
+        The noise variance is proportional to it:
+        ``noise_sigma(depth)**2 == depth * flux(depth) / sqrt(SKY_CONTINUUM_COUNTS)``.
+        """
+        return depth * self.counts / np.sqrt(SKY_CONTINUUM_COUNTS)
+
     def line_flux(self, depth: float) -> np.ndarray:
-        """Sky-line flux in the same units as :meth:`noise_sigma`."""
+        """Sky-line part of :meth:`flux`, the source of sky-subtraction residuals."""
         return depth * self.line_counts / np.sqrt(SKY_CONTINUUM_COUNTS)
 
 
