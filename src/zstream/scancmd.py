@@ -64,7 +64,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="worker processes, one CPU core each (default: all cores)")
     parser.add_argument("--wavelength", type=Path, help="shared wavelength grid (.npy or text, Å) for rows without one")
     parser.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda, cuda:1, auto (default cpu)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="scan precision (default float32)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     rejects: list[Reject] = []
     counts = {"results": 0, "sources": 0, "blends": 0}
     started = time.perf_counter()
-    worker_args = (basis, config, args.device, args.dtype)
+    worker_args = (basis, config, args.device)
     with _ResultSink(args.out) as sink, _CurveSink(curves_path) as curve_sink, \
             _executor(args.workers, worker_args) as executor, \
             tqdm(unit=" spectra", desc="scan", file=sys.stderr, disable=args.quiet) as progress:
@@ -141,12 +140,12 @@ class _InlineExecutor(Executor):
         return future
 
 
-def _start_worker(basis, config, device: str, dtype: str) -> None:
+def _start_worker(basis, config, device: str) -> None:
     """Build this worker's scanner once (template transforms are cached in it)."""
     from zstream.redshift import Scanner
 
     global _WORKER_SCANNER
-    _WORKER_SCANNER = Scanner(basis, config, device=device, dtype=dtype)
+    _WORKER_SCANNER = Scanner(basis, config, device=device)
 
 
 def _scan_batch(batch: SpectrumBatch, keep: set[str]) -> tuple[pa.Table, pa.Table]:

@@ -16,7 +16,7 @@ def test_correlations_equal_direct_sums_over_interpolated_templates(start):
     templates = rng.random((4, 1000))
     length, shift_lo, shift_hi = 120, 3, 700
     position = np.sort(start + rng.uniform(0, length - 1, 40))  # native pixels between grid points
-    spectrum = PreparedSpectrum(start, length, position, rng.normal(size=40), rng.random(40), 40, ZWarning(0))
+    spectrum = PreparedSpectrum(start, length, position, rng.normal(size=40), rng.random(40), 1.0, 40, ZWarning(0))
     correlator = ShiftCorrelator(torch.as_tensor(templates), start, length, shift_lo, shift_hi)
     weighted_flux = spectrum.native_weight * spectrum.native_flux
     rhs = correlator.correlate_templates(torch.as_tensor(spectrum.spread(weighted_flux)[None])).numpy()[0]

@@ -5,7 +5,7 @@
   at the shift and its two neighbours, walking downhill until the middle one is
   lowest; a parabola through the three gives the sub-pixel minimum, and its
   curvature the 1σ error (χ² rises by 1).
-* Δχ² = 1 − χ²_min / Q1(χ²) (seed 002, Eq. 7), robustness
+* Δχ² = 1 − χ²_min / Q1(χ²) (Bourahma et al. 2026, Eq. 7), robustness
   R = (min⁽²⁾ − min⁽¹⁾) / σ_Q1 (Eq. 8), where σ_Q1 is the standard deviation of
   the χ² values at or below the first quartile and min⁽²⁾ is the lowest local
   minimum outside the confusion window of the best one.
@@ -18,8 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import scipy.optimize
+import torch
+
 from zstream.grid import LogGrid
-from zstream.redshift.nnls import nnls_exact
+from zstream.redshift.nnls import negligible_fraction
 
 MAX_WALK = 8
 """Exact downhill steps allowed when the fast curve's best shift is not the exact minimum."""
@@ -83,8 +86,18 @@ def shifted_templates(templates: np.ndarray, position: np.ndarray, shift: float)
     return out
 
 
-def exact_fit(templates: np.ndarray, position: np.ndarray, flux: np.ndarray, weight: np.ndarray, shift: float) -> ExactFit:
+def exact_fit(
+    templates: np.ndarray,
+    position: np.ndarray,
+    flux: np.ndarray,
+    weight: np.ndarray,
+    shift: float,
+    reference_norm2: np.ndarray | None = None,
+) -> ExactFit:
     """Exact weighted NNLS fit of native pixels by templates at a fractional shift.
+
+    Solved on the weighted design matrix itself (Lawson–Hanson, :func:`scipy.optimize.nnls`),
+    not on its normal equations, whose condition number is the square of the design's.
 
     Parameters
     ----------
@@ -95,6 +108,10 @@ def exact_fit(templates: np.ndarray, position: np.ndarray, flux: np.ndarray, wei
         Flux per log10 λ and inverse variance of those pixels.
     shift : float
         Pixel shift (redshift ``grid.z_of(shift)``).
+    reference_norm2 : ndarray (k,), optional
+        Largest weighted norm² of each template over the scan's shifts; a template below
+        :func:`~zstream.redshift.nnls.negligible_fraction` of it is left out, as in the
+        batched scan (default: only templates with no overlap at all).
 
     Returns
     -------
@@ -102,8 +119,18 @@ def exact_fit(templates: np.ndarray, position: np.ndarray, flux: np.ndarray, wei
         ``model`` is on the native pixels, shape ``(n,)``.
     """
     design = shifted_templates(templates, position, shift)
-    weighted = design * weight
-    coefficients = nnls_exact(weighted @ design.T, weighted @ flux)
+    root_weight = np.sqrt(weight)
+    weighted = design * root_weight
+    norms = np.sqrt(np.einsum("kn,kn->k", weighted, weighted))
+    floor = 0.0 if reference_norm2 is None else negligible_fraction(torch.float64) * reference_norm2
+    alive = norms**2 > floor
+    coefficients = np.zeros(templates.shape[0])
+    if alive.any():
+        # unit-norm columns: templates tiny on this window keep their (large) coefficients
+        solution, _ = scipy.optimize.nnls(
+            (weighted[alive] / norms[alive, None]).T, flux * root_weight, maxiter=50 * templates.shape[0]
+        )
+        coefficients[alive] = solution / norms[alive]
     model = coefficients @ design
     chi2 = float(np.sum(weight * (flux - model) ** 2))
     return ExactFit(shift, chi2, coefficients, model)
@@ -117,6 +144,7 @@ def refine_minimum(
     best_shift: int,
     shift_bounds: tuple[float, float],
     grid: LogGrid,
+    reference_norm2: np.ndarray | None = None,
 ) -> Refined:
     """Sub-pixel minimum and 1σ error around an integer shift, with exact fits.
 
@@ -130,6 +158,8 @@ def refine_minimum(
     shift_bounds : (float, float)
         Shifts of the first and last trial redshift; the minimum is kept inside.
     grid : LogGrid
+    reference_norm2 : ndarray (k,), optional
+        Passed to :func:`exact_fit`.
 
     Returns
     -------
@@ -138,7 +168,7 @@ def refine_minimum(
     lo, hi = shift_bounds
 
     def fit(shift: float) -> ExactFit:
-        return exact_fit(templates, position, flux, weight, min(max(shift, lo), hi))
+        return exact_fit(templates, position, flux, weight, min(max(shift, lo), hi), reference_norm2)
 
     centre = fit(best_shift)
     left, right = fit(best_shift - 1), fit(best_shift + 1)
@@ -164,7 +194,7 @@ def refine_minimum(
 
 @dataclass
 class CurveScores:
-    """Significance of the best minimum of a χ² curve (seed 002, Eqs. 7–8)."""
+    """Significance of the best minimum of a χ² curve (Bourahma et al. 2026, Eqs. 7–8)."""
 
     delta_chi2: float
     robustness: float
@@ -203,7 +233,8 @@ def score_curve(chi2: np.ndarray, z: np.ndarray, chi2_min: float, z_best: float,
         ``robustness`` is NaN when there is no second minimum or σ_Q1 is 0.
     """
     q1 = float(np.percentile(chi2, 25))
-    delta = 1.0 - chi2_min / q1 if q1 > 0 else math.nan
+    # χ²_min is an exact fit at least as good as the curve's best, so 0 ≤ Δχ² ≤ 1 up to rounding
+    delta = min(1.0, max(0.0, 1.0 - chi2_min / q1)) if q1 > 0 else math.nan
     sigma = float(np.std(chi2[chi2 <= q1]))
     minima = local_minima(chi2)
     minima = minima[outside_window(z[minima], z_best, window)]
@@ -215,7 +246,7 @@ def score_curve(chi2: np.ndarray, z: np.ndarray, chi2_min: float, z_best: float,
 
 
 def blend_score(chi2_blend: np.ndarray, z: np.ndarray, z_best: float, window: float) -> tuple[float, float | None]:
-    """Best blend candidate in the rescan curve (seed 002, Sect. 4.4d).
+    """Best blend candidate in the rescan curve (Bourahma et al. 2026, Sect. 4.4d).
 
     Returns
     -------

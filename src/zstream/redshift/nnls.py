@@ -4,19 +4,18 @@ Each trial redshift of each spectrum is a k×k problem
 
     minimise  cᵀ A c − 2 bᵀ c   subject to  c ≥ 0
 
-(the weighted fit of Eq. 5 of seed 002 written with its normal equations). The
+(the weighted fit of Eq. 5 of Bourahma et al. 2026 written with its normal equations). The
 batched solver is block principal pivoting (Kim & Park 2011): solve the
 unconstrained system on the current free set, then exchange every variable that
 violates the KKT conditions at once, falling back to single exchanges when the
 number of violations stops shrinking (which guarantees termination). Most
 systems accept the first (unconstrained) solution; only the rest iterate.
-Exact float64 solves for a single system use :func:`scipy.optimize.nnls`.
+The exact refinement of one system fits its design matrix directly
+(:func:`zstream.redshift.fitz.exact_fit`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.optimize
 import torch
 
 SOLVE_BLOCK = 16384
@@ -66,7 +65,7 @@ def nnls_batched(
     k, m = rhs.shape
     rows, cols = torch.triu_indices(k, k, device=rhs.device)
     diagonal = gram[rows == cols]  # (k, m)
-    dead = diagonal <= _tiny(gram.dtype) * reference_diagonal
+    dead = diagonal <= negligible_fraction(gram.dtype) * reference_diagonal
     inv_scale = torch.where(dead, 0.0, torch.rsqrt(torch.where(dead, 1.0, diagonal)))
     # Jacobi scaling to unit diagonal keeps the float32 factorisation well conditioned.
     gram = gram * inv_scale[rows] * inv_scale[cols]
@@ -172,39 +171,11 @@ def _minus_products(start: torch.Tensor, left: list, right: list) -> torch.Tenso
     return out
 
 
-def nnls_exact(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Exact NNLS for one system in float64: ``argmin_{c ≥ 0} cᵀAc − 2bᵀc``.
+def negligible_fraction(dtype: torch.dtype) -> float:
+    """Fraction of its largest weighted norm² below which a template counts as absent (per dtype).
 
-    The normal equations are turned back into a least-squares problem ``‖R c − d‖`` with
-    ``RᵀR = A`` (eigen-decomposition, so singular ``A`` is fine) and handed to scipy's
-    Lawson–Hanson solver.
-
-    Parameters
-    ----------
-    gram : ndarray (k, k)
-    rhs : ndarray (k,)
-
-    Returns
-    -------
-    ndarray (k,)
+    A template whose overlap with the spectrum at some shift is this small is only a numerical
+    tail there (a sigmoid's 1e-8 wing, say); fitting it would take a huge coefficient, so the
+    batched solver and the exact refinement both fix its coefficient at 0.
     """
-    scale = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-    alive = scale > 0
-    coefficients = np.zeros_like(rhs)
-    if not alive.any():
-        return coefficients
-    inverse = 1.0 / scale[alive]
-    # Jacobi scaling first, so templates that are tiny on this window keep their (large) coefficients.
-    values, vectors = np.linalg.eigh(gram[np.ix_(alive, alive)] * inverse[:, None] * inverse[None, :])
-    keep = values > values.max() * 1e-14
-    root = np.sqrt(values[keep])
-    design = root[:, None] * vectors[:, keep].T
-    target = (vectors[:, keep].T @ (rhs[alive] * inverse)) / root
-    solution, _ = scipy.optimize.nnls(design, target, maxiter=50 * gram.shape[0])
-    coefficients[alive] = solution * inverse
-    return coefficients
-
-
-def _tiny(dtype: torch.dtype) -> float:
-    """Relative size below which a pivot or diagonal counts as zero for ``dtype``."""
     return 1e-6 if dtype == torch.float32 else 1e-12

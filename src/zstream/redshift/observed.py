@@ -14,6 +14,12 @@ normal matrix follows from two window signals: ``U`` (``w (1−a)²`` at n plus
 ``w a²`` at n + 1) against the template products ``T_k T_l``, and ``V``
 (``w a (1−a)`` at n) against ``T_k[j] T_l[j+1] + T_k[j+1] T_l[j]``. The scan
 is then the reference's χ² on the native pixels, at integer pixel shifts.
+
+Units: each spectrum is divided by its median per-pixel noise σ (and its
+inverse variance multiplied by σ²), so the fit sees flux in units of the noise
+and weights near 1 whatever units the reduction system uses. χ² is unchanged
+by this, coefficients scale back by ``scale``; nothing downstream depends on
+the scale of flux and ivar, and float32 never over- or underflows.
 """
 
 from __future__ import annotations
@@ -43,7 +49,11 @@ class PreparedSpectrum:
     position : ndarray (n_used,), float64
         Fractional grid index of each usable native pixel's centre.
     native_flux, native_weight : ndarray (n_used,), float64
-        Flux per unit log10 λ and inverse variance of those pixels.
+        Flux per unit log10 λ and inverse variance of those pixels, in noise units: divided by
+        (flux) and multiplied by the square of (weight) ``scale``.
+    scale : float
+        Median noise σ of the usable pixels in the caller's flux-per-log10-λ units; a model
+        or coefficient fitted to ``native_flux`` times ``scale`` is in the caller's units.
     n_pixels_used : int
         Native pixels with finite flux and ivar > 0 inside the grid.
     warnings : ZWarning
@@ -54,6 +64,7 @@ class PreparedSpectrum:
     position: np.ndarray
     native_flux: np.ndarray
     native_weight: np.ndarray
+    scale: float
     n_pixels_used: int
     warnings: ZWarning
 
@@ -114,13 +125,17 @@ def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
         warnings |= ZWarning.LITTLE_COVERAGE
     if n_used == 0:
         empty = np.zeros(0)
-        return PreparedSpectrum(0, 0, empty, empty, empty, n_used, warnings | ZWarning.ALL_MASKED)
+        return PreparedSpectrum(0, 0, empty, empty, empty, 1.0, n_used, warnings | ZWarning.ALL_MASKED)
     if np.median(flux[good]) < 0:
         warnings |= ZWarning.NEGATIVE_MEDIAN_FLUX
     factor = LN10 * wavelength[good]  # flux per Å → per log10 λ (Eq. 4)
+    flux_per_loglam, sigma = flux[good] * factor, factor / np.sqrt(ivar[good])
+    scale = float(np.median(sigma))
     position = (loglam[good] - grid.log10_min) / grid.step
     start, stop = _window(position, grid)
-    return PreparedSpectrum(start, stop - start, position, flux[good] * factor, ivar[good] / factor**2, n_used, warnings)
+    return PreparedSpectrum(
+        start, stop - start, position, flux_per_loglam / scale, (scale / sigma) ** 2, scale, n_used, warnings
+    )
 
 
 def prepare_batch(batch: SpectrumBatch, grid: LogGrid) -> list[PreparedSpectrum]:

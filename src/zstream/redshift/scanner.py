@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from zstream.device import resolve_device, resolve_dtype
+from zstream.device import resolve_device
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.io.schema import RESULT_SCHEMA
 from zstream.redshift.config import ScanConfig
@@ -63,8 +63,6 @@ class Scanner:
         Trial redshifts, thresholds and batching.
     device : str or torch.device, optional
         Where the numerics run (``None``: CUDA when present).
-    dtype : {"float32", "float64"}
-        Working precision of the batched scan; refinement is always float64.
 
     Raises
     ------
@@ -74,11 +72,10 @@ class Scanner:
         When the basis templates are not a finite ``(k, n_pixels)`` array on the basis grid.
     """
 
-    def __init__(self, basis: Basis, config: ScanConfig | None = None, device=None, dtype="float32") -> None:
+    def __init__(self, basis: Basis, config: ScanConfig | None = None, device=None) -> None:
         self.basis = basis
         self.config = config or ScanConfig()
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype)
         templates = np.asarray(basis.templates, dtype=np.float64)
         if templates.ndim != 2 or templates.shape[1] != basis.grid.n_pixels or not np.isfinite(templates).all():
             raise ValueError(
@@ -86,11 +83,13 @@ class Scanner:
                 f"{templates.shape}; rebuild the basis on its grid"
             )
         self._templates64 = templates
-        self._templates = torch.as_tensor(templates, dtype=self.dtype, device=self.device)
+        self._templates = torch.as_tensor(templates, dtype=torch.float64, device=self.device)
         grid = basis.grid
-        self.z_grid = self.config.z_grid
         self._shift_lo, self._shift_hi = shift_range(grid.step, self.config.z_min, self.config.z_max)
-        trial_shift = np.rint(grid.shift_of(self.z_grid)).astype(np.int64)
+        # trial redshifts snap to whole pixel shifts (one per shift where the grid is finer)
+        trial_shift = np.unique(np.rint(grid.shift_of(self.config.z_grid)).astype(np.int64))
+        self.z_grid = np.asarray(grid.z_of(trial_shift), dtype=np.float64)
+        """Trial redshifts of the curve: ``config.z_grid`` snapped to whole pixel shifts of the basis grid."""
         self._trial_shift = trial_shift
         self._trial_lag = torch.as_tensor(self._shift_hi - trial_shift, device=self.device)
         self._shift_bounds = (float(grid.shift_of(self.z_grid[0])), float(grid.shift_of(self.z_grid[-1])))
@@ -156,23 +155,25 @@ class Scanner:
         tables = ShiftTables.build(self._correlator(start, length), spectra)
         trial = self._trial_lag.expand(n, n_z)
         chi2, converged = solve_at_shifts(tables, trial, config.max_nnls_iter)
-        chi2 = chi2.double().cpu().numpy()
+        chi2 = chi2.cpu().numpy()
         not_converged = ~converged.all(1).cpu().numpy()
         coarse = np.argmin(chi2, axis=1)
         best_shift, fine_converged = self._best_integer_shift(tables, coarse)
         not_converged |= ~fine_converged
 
+        reference = tables.reference_norm2().cpu().numpy()
         refined = [
             refine_minimum(
-                self._templates64, s.position, s.native_flux, s.native_weight, int(shift), self._shift_bounds, grid
+                self._templates64, s.position, s.native_flux, s.native_weight, int(shift), self._shift_bounds, grid,
+                reference[i],
             )
-            for s, shift in zip(spectra, best_shift)
+            for i, (s, shift) in enumerate(zip(spectra, best_shift))
         ]
         chi2_blend = None
         if config.blend:
             models = [result.fit.model for result in refined]
             blend_chi2, blend_converged = solve_blend_at_shifts(tables, models, trial, config.max_nnls_iter)
-            chi2_blend = blend_chi2.double().cpu().numpy()
+            chi2_blend = blend_chi2.cpu().numpy()
             not_converged |= ~blend_converged.all(1).cpu().numpy()
 
         out = []
@@ -201,7 +202,7 @@ class Scanner:
                 "is_blend": is_blend,
                 "blend_score": _nullable(score),
                 "z_blend": z_blend if is_blend else None,
-                "coefficients": result.fit.coefficients.astype(np.float32).tolist(),
+                "coefficients": (result.fit.coefficients * spectrum.scale).astype(np.float32).tolist(),
                 "warnings": int(warnings),
             }
             curve = None

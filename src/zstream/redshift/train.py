@@ -21,9 +21,11 @@ from zstream.nmf import fit
 
 
 def rest_frame_rows(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Rest-frame flux and inverse variance of the spectra of ``batch`` with a finite ``z``.
+    """Rest-frame flux and inverse variance of the spectra of ``batch`` with a finite ``z``, in noise units.
 
-    NaN/inf pixels get zero weight (flux 0).
+    NaN/inf pixels get zero weight (flux 0). Each row is divided by its median noise σ (and its
+    weights multiplied by σ²): the NMF objective is unchanged, but the rows no longer depend on
+    the units of the input and fit in float32 (physical units have ivar ≈ 1e40).
 
     Returns
     -------
@@ -36,9 +38,13 @@ def rest_frame_rows(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np
     for out, row in enumerate(rows):
         flux, ivar = np.asarray(batch.flux[row], np.float64), np.asarray(batch.ivar[row], np.float64)
         bad = ~(np.isfinite(flux) & np.isfinite(ivar))
-        X[out], V[out] = to_rest_frame(
+        flux_rest, ivar_rest = to_rest_frame(
             batch.wavelength[row], np.where(bad, 0.0, flux), np.where(bad, 0.0, ivar), z[row], grid
         )
+        weighted = ivar_rest > 0
+        if weighted.any():
+            scale = float(np.median(1.0 / np.sqrt(ivar_rest[weighted])))
+            X[out], V[out] = flux_rest / scale, ivar_rest * scale**2
     return X, V
 
 

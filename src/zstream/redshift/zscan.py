@@ -4,6 +4,14 @@
 shift of the scan range (computed by FFT in :mod:`zstream.redshift.correlate`);
 :func:`solve_at_shifts` gathers the shifts asked for and solves all the small
 non-negative problems at once (:func:`zstream.redshift.nnls.nnls_batched`).
+
+Precision: for a bright or continuum-dominated spectrum χ² is a small difference
+of large numbers (``Σwf² − cᵀb`` with each term up to ~10⁶ times χ²), which
+float32 tables and solves get wrong by thousands. Tables, solves and χ² are
+therefore float64 (the spectra are in noise units, see
+:mod:`zstream.redshift.observed`, so the numbers are well scaled): at the
+non-negative optimum ``A_FF c_F = b_F`` on the free set, hence ``cᵀAc = cᵀb``
+and ``χ² = Σwf² − cᵀb`` loses only ~1e-16 of Σwf².
 """
 
 from __future__ import annotations
@@ -66,11 +74,14 @@ class ShiftTables:
         """``A(s)`` at ``lags`` ``(n, q)``, packed (upper triangle, row by row): ``(n_pairs, n·q)``."""
         return _gather(self.gram, lags)
 
-    def reference_diagonal(self, q: int) -> torch.Tensor:
-        """Largest ``A_kk(s)`` over all shifts, per spectrum and template, repeated for q shifts: ``(k, n·q)``."""
+    def reference_norm2(self) -> torch.Tensor:
+        """Largest ``A_kk(s)`` (weighted norm² of template k) over all shifts, per spectrum: ``(n, k)``."""
         rows, cols = self.correlator.pairs
-        diagonal = self.gram[:, rows == cols, :].amax(2)  # (n, k)
-        return diagonal.T.repeat_interleave(q, dim=1)
+        return self.gram[:, rows == cols, :].amax(2)
+
+    def reference_diagonal(self, q: int) -> torch.Tensor:
+        """:meth:`reference_norm2` repeated for q shifts per spectrum: ``(k, n·q)``."""
+        return self.reference_norm2().T.repeat_interleave(q, dim=1)
 
     def rhs_at(self, lags: torch.Tensor) -> torch.Tensor:
         """``b(s)`` at ``lags`` ``(n, q)``: shape ``(k, n·q)``."""
@@ -97,74 +108,55 @@ def solve_at_shifts(tables: ShiftTables, lags: torch.Tensor, max_iter: int) -> t
 
     Returns
     -------
-    chi2 : Tensor (n, q)
+    chi2 : Tensor (n, q), float64
     converged : Tensor (n, q), bool
     """
     n, q = lags.shape
-    coefficients, converged = _solve_warm(
-        tables.packed_gram(lags), tables.rhs_at(lags), tables.reference_diagonal(q), n, max_iter
-    )
-    explained = (coefficients * tables.rhs_at(lags)).sum(0).reshape(n, q)
-    chi2 = tables.energy[:, None] - explained  # at the optimum cᵀAc = cᵀb
+    rhs = tables.rhs_at(lags)
+    coefficients, converged = _solve_warm(tables.packed_gram(lags), rhs, tables.reference_diagonal(q), n, max_iter)
+    chi2 = tables.energy[:, None] - (coefficients * rhs).sum(0).reshape(n, q)  # cᵀAc = cᵀb at the optimum
     return chi2, converged.reshape(n, q)
 
 
 def solve_blend_at_shifts(
     tables: ShiftTables, models: list[np.ndarray], lags: torch.Tensor, max_iter: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Non-negative fits with the basis augmented by a fixed model (the blend rescan, seed 002 Sect. 4.4c).
+    """Non-negative fits with the basis augmented by a fixed model (the blend rescan, Bourahma et al. 2026, Sect. 4.4c).
 
-    The fixed model ``m`` (best fit at z1) is component 0, the shifted templates follow. χ² is
-    expanded around the feasible point ``c* = (1, 0, …, 0)`` (the z1 fit itself),
-    ``χ²(c) = χ²(c*) + 2 (c − c*)·g* + (c − c*)ᵀ A (c − c*)`` with ``g*`` from the correlation of the
-    residual ``f − m``; unlike ``Σwf² − cᵀb`` this has no cancellation in float32, and the blend
-    curve differs from χ²(c*) by only ~1 %.
+    The fixed model ``m`` (best fit at z1) is component 0, the shifted templates follow; its
+    cross terms with the templates ``Σ w m T_k(· − s)`` are one more correlation per spectrum.
 
     Parameters
     ----------
     tables : ShiftTables
     models : list of ndarray (n_used,)
-        Each spectrum's fixed component on its native pixels (flux per log10 λ).
+        Each spectrum's fixed component on its native pixels (flux per log10 λ, noise units).
     lags : Tensor (n, q), long
     max_iter : int
 
     Returns
     -------
-    chi2 : Tensor (n, q)
+    chi2 : Tensor (n, q), float64
     converged : Tensor (n, q), bool
     """
     n, q = lags.shape
-    k = tables.correlator.k
     spectra = tables.spectra
-    residuals = [s.native_flux - m for s, m in zip(spectra, models)]
-    weighted_residuals = [s.native_weight * r for s, r in zip(spectra, residuals)]
-    residual_gradient = -_gather(tables.correlate_native(weighted_residuals), lags)  # g*_k, (k, n·q)
-    rhs_templates = tables.rhs_at(lags)
-    cross = rhs_templates + residual_gradient  # Σ w m T_k = Σ w f T_k − Σ w r T_k
+    cross = _gather(tables.correlate_native([s.native_weight * m for s, m in zip(spectra, models)]), lags)
 
     def repeated(values: list[float]) -> torch.Tensor:
         return _per_spectrum(values, tables.correlator).repeat_interleave(q)
 
     model_gram = repeated([np.sum(s.native_weight * m * m) for s, m in zip(spectra, models)])
     model_rhs = repeated([np.sum(s.native_weight * m * s.native_flux) for s, m in zip(spectra, models)])
-    model_gradient = repeated([-np.sum(wr * m) for wr, m in zip(weighted_residuals, models)])
-    residual_energy = repeated([np.sum(wr * r) for wr, r in zip(weighted_residuals, residuals)])
     # packed upper triangle of the (k+1)×(k+1) matrix: row 0 (the model) first, then the templates'
     gram = torch.cat([model_gram[None], cross, tables.packed_gram(lags)])
-    rhs = torch.cat([model_rhs[None], rhs_templates])
+    rhs = torch.cat([model_rhs[None], tables.rhs_at(lags)])
     reference = torch.cat([model_gram[None], tables.reference_diagonal(q)])
-    model_only = torch.zeros(k + 1, dtype=torch.bool, device=rhs.device)
+    model_only = torch.zeros(rhs.shape[0], dtype=torch.bool, device=rhs.device)
     model_only[0] = True  # at most redshifts few templates improve on the z1 fit alone
     coefficients, converged = _solve_warm(gram, rhs, reference, n, max_iter, cold_free=model_only)
-
-    step = coefficients.clone()
-    step[0] -= 1.0
-    gradient = torch.cat([model_gradient[None], residual_gradient])
-    rows, cols = torch.triu_indices(k + 1, k + 1, device=gram.device)
-    off_diagonal = torch.where(rows == cols, 1.0, 2.0).to(gram.dtype)[:, None]
-    curvature = (gram * step[rows] * step[cols] * off_diagonal).sum(0)
-    chi2 = residual_energy + 2 * (step * gradient).sum(0) + curvature
-    return chi2.reshape(n, q), converged.reshape(n, q)
+    chi2 = tables.energy[:, None] - (coefficients * rhs).sum(0).reshape(n, q)
+    return chi2, converged.reshape(n, q)
 
 
 def _solve_warm(
