@@ -29,18 +29,20 @@ class Chunk:
     ----------
     rows : slice
         Rows of the full data this block holds.
+    flux : Tensor (n_rows, n_pixels)
+        X, clipped at 0 for ``method="clip"``; χ² is measured on its residual.
     ivar : Tensor (n_rows, n_pixels)
     weighted_flux : Tensor (n_rows, n_pixels)
-        V∘X, the expensive invariant of every update rule, with X clipped at 0
-        for ``method="clip"``. X itself is not kept: χ² needs only Σ V X².
-    weighted_flux_square_sum : float
-        Σ V X², the constant part of χ².
+        V∘X, the expensive invariant of every update rule.
+    workspace : Tensor (n_rows, n_pixels)
+        Scratch space the χ² overwrites with the weighted squared residual.
     """
 
     rows: slice
+    flux: torch.Tensor
     ivar: torch.Tensor
     weighted_flux: torch.Tensor
-    weighted_flux_square_sum: float
+    workspace: torch.Tensor
 
 
 @dataclass
@@ -112,8 +114,7 @@ class DeviceChunks:
     """The blocks of a source as device-resident ``Chunk`` objects, cached when they fit.
 
     When streaming, each yielded chunk reuses the previous chunk's device
-    buffers, so a chunk is valid only until the next one is requested, and
-    Σ V X² of each block is remembered after the first pass.
+    buffers, so a chunk is valid only until the next one is requested.
 
     Parameters
     ----------
@@ -127,7 +128,6 @@ class DeviceChunks:
     def __init__(self, source: SpectraSource, clip: bool, device: torch.device, dtype: torch.dtype):
         self._source, self._clip, self._device, self._dtype = source, clip, device, dtype
         self._buffers: dict[str, torch.Tensor] = {}
-        self._square_sums: list[float] = []
         keep = source.in_memory and source.chunk_size is None
         self._cached = list(self._stream(reuse=False)) if keep else None
 
@@ -136,18 +136,16 @@ class DeviceChunks:
 
     def _stream(self, reuse: bool) -> Iterator[Chunk]:
         start = 0
-        for index, (_, flux, ivar) in enumerate(self._source.blocks()):
+        for _, flux, ivar in self._source.blocks():
             flux_t = self._on_device(flux, "flux" if reuse else None)
             ivar_t = self._on_device(ivar, "ivar" if reuse else None)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
             weighted = self._buffer("weighted", flux_t.shape) if reuse else torch.empty_like(flux_t)
             torch.mul(flux_t, ivar_t, out=weighted)
-            if index == len(self._square_sums):
-                self._square_sums.append(float((weighted * flux_t).sum()))
             rows = slice(start, start + flux_t.shape[0])
             start = rows.stop
-            yield Chunk(rows, ivar_t, weighted, self._square_sums[index])
+            yield Chunk(rows, flux_t, ivar_t, weighted, self._buffer("workspace", flux_t.shape))
 
     def _on_device(self, values: np.ndarray, slot: str | None) -> torch.Tensor:
         """Return ``values`` as a device tensor: no copy when already right, else into a reused buffer."""

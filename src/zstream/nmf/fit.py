@@ -214,7 +214,7 @@ class _Iterations:
             terms = coefficient_terms(T, products, chunk, with_weights)
             c = update_coefficients(C[chunk.rows], terms, self.method, self.shift)
             C[chunk.rows] = c
-            chi2 += chi2_of(c, terms, chunk)
+            chi2 += chi2_of(c, T, chunk)
             if sums is not None:
                 sums.add(c, chunk)
         return chi2, sums
@@ -230,7 +230,8 @@ class _Iterations:
             self.callback(len(self.chi2), chi2)
 
     def _change_below(self, tol: float) -> bool:
-        if len(self.chi2) - self._stage_start < 2:
+        """Whether |Δχ²| < tol · χ² between the last two iterations of this stage; never for tol = 0."""
+        if tol == 0 or len(self.chi2) - self._stage_start < 2:
             return False
         previous, current = self.chi2[-2], self.chi2[-1]
-        return previous == 0 or abs(previous - current) <= tol * abs(previous)
+        return previous == 0 or abs(previous - current) < tol * abs(previous)

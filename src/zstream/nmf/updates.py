@@ -170,11 +170,28 @@ def update_coefficients(coefficients: torch.Tensor, terms: CoefficientTerms, met
                                model_projection_of(coefficients, terms.gram) + offset)
 
 
-def chi2_of(coefficients: torch.Tensor, terms: CoefficientTerms, chunk: Chunk) -> float:
-    """Return Σ V (X − C T)² of one block as Σ V X² − 2 Σ C∘g + Σ_i c_iᵀ G_i c_i (no residual array)."""
-    cross = float((coefficients * terms.projection).sum())
-    model = float((coefficients * model_projection_of(coefficients, terms.gram)).sum())
-    return chunk.weighted_flux_square_sum - 2 * cross + model
+def chi2_of(coefficients: torch.Tensor, templates: torch.Tensor, chunk: Chunk) -> float:
+    """Return Σ V (X − C T)² of one block from its residual, with float64 accumulation.
+
+    The Gram form Σ V X² − 2 Σ C∘g + Σ_i c_iᵀ G_i c_i would need no (n, p)
+    array, but its terms are each ~(S/N)² times χ² and cancel. At S/N
+    100–1000 per pixel the float32 rounding of g and G alone leaves it wrong
+    by ~2e-4 of χ² even when summed in float64 (measured), 100× the default
+    ``tol``; summed in float32 it was quantised and stopped fits early. The
+    residual X − C T is small, so float32 holds it to ~1e-7 · S/N of itself;
+    its weighted squares are positive, so the per-spectrum float32 sums
+    cancel nothing, and the spectra are added in float64: ~1e-8 of χ².
+
+    Parameters
+    ----------
+    coefficients : Tensor (n_rows, k)
+    templates : Tensor (k, n_pixels)
+    chunk : Chunk
+        Its ``workspace`` is overwritten.
+    """
+    residual = torch.addmm(chunk.flux, coefficients, templates, alpha=-1, out=chunk.workspace)
+    weighted_square = residual.square_().mul_(chunk.ivar)
+    return float(weighted_square.sum(dim=1).to(torch.float64).sum())
 
 
 def update_templates(templates: torch.Tensor, sums: TemplateSums, method: str, shift: float,
