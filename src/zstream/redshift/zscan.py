@@ -6,12 +6,13 @@ shift of the scan range (computed by FFT in :mod:`zstream.redshift.correlate`);
 non-negative problems at once (:func:`zstream.redshift.nnls.nnls_batched`).
 
 Precision: for a bright or continuum-dominated spectrum χ² is a small difference
-of large numbers (``Σwf² − cᵀb`` with each term up to ~10⁶ times χ²), which
-float32 tables and solves get wrong by thousands. Tables, solves and χ² are
-therefore float64 (the spectra are in noise units, see
-:mod:`zstream.redshift.observed`, so the numbers are well scaled): at the
-non-negative optimum ``A_FF c_F = b_F`` on the free set, hence ``cᵀAc = cᵀb``
-and ``χ² = Σwf² − cᵀb`` loses only ~1e-16 of Σwf².
+of large numbers (``Σwf² − 2cᵀb + cᵀAc`` with each term up to ~10⁶ times χ²),
+which float32 tables and solves get wrong by thousands. Tables, solves and χ²
+are therefore float64 (the spectra are in noise units, see
+:mod:`zstream.redshift.observed`, so the numbers are well scaled), and χ² is
+the exact quadratic at the returned coefficients
+(:func:`~zstream.redshift.nnls.objective`): never below the true minimum, and
+equal to it wherever the solver converged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from zstream.redshift.correlate import ShiftCorrelator
-from zstream.redshift.nnls import nnls_batched
+from zstream.redshift.nnls import nnls_batched, objective
 from zstream.redshift.observed import PreparedSpectrum
 
 
@@ -112,9 +113,9 @@ def solve_at_shifts(tables: ShiftTables, lags: torch.Tensor, max_iter: int) -> t
     converged : Tensor (n, q), bool
     """
     n, q = lags.shape
-    rhs = tables.rhs_at(lags)
-    coefficients, converged = _solve_warm(tables.packed_gram(lags), rhs, tables.reference_diagonal(q), n, max_iter)
-    chi2 = tables.energy[:, None] - (coefficients * rhs).sum(0).reshape(n, q)  # cᵀAc = cᵀb at the optimum
+    gram, rhs = tables.packed_gram(lags), tables.rhs_at(lags)
+    coefficients, converged = _solve_warm(gram, rhs, tables.reference_diagonal(q), n, max_iter)
+    chi2 = tables.energy[:, None] + objective(gram, rhs, coefficients).reshape(n, q)
     return chi2, converged.reshape(n, q)
 
 
@@ -155,7 +156,7 @@ def solve_blend_at_shifts(
     model_only = torch.zeros(rhs.shape[0], dtype=torch.bool, device=rhs.device)
     model_only[0] = True  # at most redshifts few templates improve on the z1 fit alone
     coefficients, converged = _solve_warm(gram, rhs, reference, n, max_iter, cold_free=model_only)
-    chi2 = tables.energy[:, None] - (coefficients * rhs).sum(0).reshape(n, q)
+    chi2 = tables.energy[:, None] + objective(gram, rhs, coefficients).reshape(n, q)
     return chi2, converged.reshape(n, q)
 
 
