@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import torch
 
 from zstream.errors import UserError
+from zstream.nmf.normalise import noise_unit
 from zstream.nmf.validate import check_block
 
 
@@ -47,11 +48,21 @@ class Chunk:
 
 @dataclass
 class Summary:
-    """What one validating pass over the data learns."""
+    """What one validating pass over the data learns.
+
+    Attributes
+    ----------
+    n_spectra, n_pixels : int
+    min_observed_flux : float
+        Smallest flux with weight > 0 (0 when nothing is observed), in the caller's units.
+    flux_unit : float
+        Typical noise σ of the observed pixels as a power of two (``normalise.noise_unit``).
+    """
 
     n_spectra: int
     n_pixels: int
     min_observed_flux: float
+    flux_unit: float
 
 
 class SpectraSource:
@@ -93,7 +104,7 @@ class SpectraSource:
 
     def summarise(self) -> Summary:
         """Validate every block and count spectra; raises ``UserError`` on the first bad block."""
-        n_spectra, n_pixels, min_flux = 0, None, np.inf
+        n_spectra, n_pixels, min_flux, median_ivars = 0, None, np.inf, []
         for label, flux, ivar in self.blocks():
             check_block(flux, ivar, label)
             if n_pixels is None:
@@ -102,19 +113,25 @@ class SpectraSource:
                 raise UserError(f"{label}: {flux.shape[1]} pixels, but earlier blocks have {n_pixels}; "
                                 "resample all spectra to one grid")
             n_spectra += flux.shape[0]
-            observed = flux[ivar > 0]
-            if observed.size:
-                min_flux = min(min_flux, float(observed.min()))
+            observed = ivar > 0
+            if observed.any():
+                min_flux = min(min_flux, float(flux[observed].min()))
+                median_ivars.append(float(np.median(ivar[observed])))
         if not n_spectra:
             raise UserError("no spectra: X holds 0 rows")
-        return Summary(n_spectra, n_pixels, 0.0 if min_flux == np.inf else min_flux)
+        return Summary(n_spectra, n_pixels, 0.0 if min_flux == np.inf else min_flux,
+                       noise_unit(float(np.median(median_ivars)) if median_ivars else 1.0))
 
 
 class DeviceChunks:
-    """The blocks of a source as device-resident ``Chunk`` objects, cached when they fit.
+    """The blocks of a source as device-resident ``Chunk`` objects in flux units of ``unit``, cached when they fit.
 
-    When streaming, each yielded chunk reuses the previous chunk's device
-    buffers, so a chunk is valid only until the next one is requested.
+    Flux is divided by ``unit`` and ivar multiplied by ``unit²`` before the
+    values are cast to ``dtype`` (from float64 input in float64, so that ivar
+    ≈ 1e40 never reaches float32); with a power of two this is exact and
+    leaves V X², hence χ², unchanged. When streaming, each yielded chunk
+    reuses the previous chunk's device buffers, so a chunk is valid only until
+    the next one is requested.
 
     Parameters
     ----------
@@ -123,10 +140,13 @@ class DeviceChunks:
         Replace negative flux by 0 (the biased baseline ``method="clip"``).
     device : torch.device
     dtype : torch.dtype
+    unit : float
+        Flux unit, a power of two (``Summary.flux_unit``).
     """
 
-    def __init__(self, source: SpectraSource, clip: bool, device: torch.device, dtype: torch.dtype):
+    def __init__(self, source: SpectraSource, clip: bool, device: torch.device, dtype: torch.dtype, unit: float):
         self._source, self._clip, self._device, self._dtype = source, clip, device, dtype
+        self._factors = {"flux": 1 / unit, "ivar": unit**2}
         self._buffers: dict[str, torch.Tensor] = {}
         keep = source.in_memory and source.chunk_size is None
         self._cached = list(self._stream(reuse=False)) if keep else None
@@ -137,8 +157,8 @@ class DeviceChunks:
     def _stream(self, reuse: bool) -> Iterator[Chunk]:
         start = 0
         for _, flux, ivar in self._source.blocks():
-            flux_t = self._on_device(flux, "flux" if reuse else None)
-            ivar_t = self._on_device(ivar, "ivar" if reuse else None)
+            flux_t = self._on_device(flux, "flux", reuse)
+            ivar_t = self._on_device(ivar, "ivar", reuse)
             if self._clip:
                 flux_t = flux_t.clamp(min=0)
             weighted = self._buffer("weighted", flux_t.shape) if reuse else torch.empty_like(flux_t)
@@ -147,14 +167,20 @@ class DeviceChunks:
             start = rows.stop
             yield Chunk(rows, flux_t, ivar_t, weighted, self._buffer("workspace", flux_t.shape))
 
-    def _on_device(self, values: np.ndarray, slot: str | None) -> torch.Tensor:
-        """Return ``values`` as a device tensor: no copy when already right, else into a reused buffer."""
-        tensor = _read_only_tensor(values)
-        if tensor.device == self._device and tensor.dtype == self._dtype:
+    def _on_device(self, values: np.ndarray, slot: str, reuse: bool) -> torch.Tensor:
+        """Return ``values`` times the slot's unit factor as a device tensor of the working dtype.
+
+        No copy when nothing changes; float64 input is scaled before it is cast; with ``reuse`` the result
+        lands in the slot's persistent buffer. The caller's array is never written to.
+        """
+        tensor, factor = _read_only_tensor(values), self._factors[slot]
+        if tensor.dtype == torch.float64 and factor != 1:
+            tensor, factor = tensor * factor, 1.0
+        if factor == 1 and tensor.device == self._device and tensor.dtype == self._dtype:
             return tensor
-        if slot is None:
-            return tensor.to(self._device, self._dtype)
-        return self._buffer(slot, tensor.shape).copy_(tensor)
+        if not reuse:
+            return tensor.to(self._device, self._dtype) * factor
+        return self._buffer(slot, tensor.shape).copy_(tensor).mul_(factor)
 
     def _buffer(self, slot: str, shape: torch.Size) -> torch.Tensor:
         """A (rows, n_pixels) view of a persistent device buffer, grown when a larger block arrives."""

@@ -38,6 +38,13 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
     Minimises χ² = ‖V^½ ∘ (X − C T)‖² (+ λ‖T Dᵀ‖²) over C, T ≥ 0 with
     multiplicative updates that never increase the objective.
 
+    The result does not depend on the flux units: ``fit(a X, V / a², ...)``
+    gives the same templates, χ² history and convergence, and coefficients
+    (and ``shift``, warm-start coefficients) scaled by ``a``. Internally the
+    data are put in units of their typical noise σ, a power of two, in
+    float64 before the cast to ``dtype`` (``zstream.nmf.normalise``), so ivar
+    in physical units (~1e40) works in float32 too.
+
     Parameters
     ----------
     X : array-like (n_spectra, n_pixels), or Arrow record batches
@@ -70,7 +77,8 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
     max_iter : int
         Iteration cap of the (joint) fit.
     tol : float
-        Stop when |Δχ²| / χ² between iterations falls below ``tol``.
+        Stop when |Δχ²| / χ² between iterations falls below ``tol``; 0 runs
+        exactly ``max_iter`` iterations.
     callback : callable or None
         ``callback(iteration, chi2)`` after every iteration (1-based, counting
         sequential stages).
@@ -86,7 +94,9 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
     Returns
     -------
     NMFResult
-        Templates normalised to unit RMS when fitted (``zstream.nmf.normalise``).
+        Templates normalised to unit RMS when fitted (``zstream.nmf.normalise``),
+        coefficients in the units of ``X``, χ² (dimensionless, the same in any
+        units) after every iteration.
 
     Raises
     ------
@@ -107,18 +117,19 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
         raise UserError("sequential=True builds templates from a random start; drop templates=/coefficients= "
                         "or set sequential=False")
     y = check_shift(shift, max(0.0, -summary.min_observed_flux)) if method == "shift" else 0.0
+    unit = summary.flux_unit
 
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     random_templates, random_coefficients = random_start(n_spectra, n_pixels, k, seed)
     start_templates = random_templates if given_templates is None else given_templates
-    start_coefficients = random_coefficients if given_coefficients is None else given_coefficients
+    start_coefficients = random_coefficients if given_coefficients is None else given_coefficients / unit
     T = torch.as_tensor(start_templates).to(torch_device, torch_dtype)
     C = torch.as_tensor(start_coefficients).to(torch_device, torch_dtype)
     if update_templates:
         T, C = normalise(T, C)
 
-    loop = _Iterations(DeviceChunks(source, method == "clip", torch_device, torch_dtype),
-                       method, y, smoothness, update_templates, callback)
+    loop = _Iterations(DeviceChunks(source, method == "clip", torch_device, torch_dtype, unit),
+                       method, y / unit, smoothness, update_templates, callback)
     stages = range(1, k) if sequential else ()
     for n_templates in stages:
         C_stage, T_stage = loop.run(C[:, :n_templates].clone(), T[:n_templates].clone(), sequential_iter, tol=None,
@@ -137,7 +148,7 @@ def fit(X, V, k: int, *, method: str = "nearly", shift: float | None = None, smo
         "device": str(torch_device), "dtype": str(torch_dtype).removeprefix("torch."),
         "chunk_size": chunk_size, "n_spectra": n_spectra, "n_pixels": n_pixels, "normalisation": "unit_rms",
     }
-    return NMFResult(templates=T.cpu().numpy(), coefficients=C.cpu().numpy(), chi2=loop.chi2,
+    return NMFResult(templates=T.cpu().numpy(), coefficients=(C * unit).cpu().numpy(), chi2=loop.chi2,
                      n_iter=len(loop.chi2), converged=loop.converged, method=method, settings=settings)
 
 

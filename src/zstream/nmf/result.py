@@ -17,10 +17,12 @@ class NMFResult:
         Non-negative templates, normalised to unit root-mean-square per row
         when they were fitted (see ``zstream.nmf.normalise``).
     coefficients : ndarray (n_spectra, k)
-        Non-negative coefficients; ``coefficients @ templates`` is the model.
+        Non-negative coefficients in the flux units of the data;
+        ``coefficients @ templates`` is the model.
     chi2 : list of float
         Objective after each iteration (weighted χ² of the method, plus the
-        smoothness penalty when ``smoothness > 0``).
+        smoothness penalty when ``smoothness > 0``), measured from the residual
+        with float64 accumulation. χ² is dimensionless: the same in any flux units.
     n_iter : int
         Iterations run, sequential stages included.
     converged : bool
