@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from evaluate_builders import make_results
 
 from zstream.cli import main
 from zstream.evaluate import headline, score, write_report
 from zstream.evaluate.gallery import GalleryItem
+from zstream.evaluate.report import summary_line
 from zstream.io import write_results
 
 IDS = [f"s{i}" for i in range(8)]
@@ -32,11 +34,49 @@ def test_report_json_and_html_with_plots_and_gallery(small_truth, tmp_path):
     assert "seed 002" in page
 
 
-def test_headline_picks_the_quoted_figures(small_truth):
-    report = score(make_results(IDS, [0.5] * 8, [0.5] * 8, [0.0] * 8), small_truth)
-    figures = headline(report)
-    assert figures["good_fraction"] == report["redshift"]["overall"]["good_fraction"]
-    assert figures["blend_auc"] == report["blend"]["auc"]
+def _known_report(small_truth):
+    """s1 wrong (GF 3/4, catastrophic 1/4); s6 rejected, s7 a false positive (purity 6/7); blend scores
+    rank blends above 7 of the 8 single-source pairs (AUC 7/8) and flag 1 of 4 singles (FPR 1/4)."""
+    results = make_results(IDS, [0.5, 4.4, 3.0, 5.0, 0.8, 4.0, 2.0, 0.1], [0.5] * 6 + [1e-4, 0.1],
+                           [0.0, 0.0, 0.3, 0.0, 0.5, 0.02, 0.0, 0.0])
+    return results, score(results, small_truth, source_threshold=-2.0, blend_threshold=0.011)
+
+
+def test_headline_gives_the_figures_known_by_construction(small_truth):
+    _, report = _known_report(small_truth)
+    assert headline(report) == {
+        "good_fraction": 0.75, "mae": 0.0, "catastrophic_rate": 0.25, "completeness": 1.0,
+        "purity": pytest.approx(6 / 7), "blend_auc": 0.875, "blend_tpr": 1.0, "blend_fpr": 0.25,
+    }
+
+
+def test_report_opens_with_a_sentence_not_a_raw_dict(small_truth, tmp_path):
+    results, report = _known_report(small_truth)
+    page = write_report(report, tmp_path, results=results, truth=small_truth)["html"].read_text()
+    assert ("<p>8 truth spectra: 6 true sources (2 blends), 2 false detections; 8 with a result, 0 missing. "
+            "Sources: log10 delta_chi2 &gt; -2. Blends: blend_score &gt; 0.011. GF tolerance 0.005.</p>") in page
+    assert "{&#x27;" not in page and "{'" not in page
+    own = summary_line(score(results, small_truth))
+    assert "Sources: scanner is_source. Blends: scanner is_blend." in own
+
+
+def test_report_shows_calibration_of_the_probabilities(small_truth, tmp_path):
+    results = make_results(IDS, [0.5, 4.4, 3.0, 5.0, 0.8, 4.0, 2.0, 0.1], [0.5] * 8, [0.0] * 8,
+                           p_source=[0.9, 0.8, 0.9, 0.95, 0.9, 0.7, 0.2, 0.6],
+                           p_z_ok=[0.9, 0.3, 0.8, 0.9, 0.8, 0.6, 0.1, 0.2],
+                           p_blend=[0.1, 0.2, 0.1, 0.05, 0.7, 0.4, 0.0, 0.0])
+    written = write_report(score(results, small_truth), tmp_path, results=results, truth=small_truth)
+    reliability = json.loads(written["json"].read_text())["reliability"]
+    assert set(reliability) == {"p_source", "p_z_ok", "p_blend"}
+    assert reliability["p_source"]["n"] == 8 and reliability["p_blend"]["n"] == 6  # true sources only
+    assert reliability["p_blend"]["auc"] == 1.0
+    expected_brier = np.mean((np.array([0.9, 0.8, 0.9, 0.95, 0.9, 0.7, 0.2, 0.6]) - np.r_[np.ones(6), 0, 0]) ** 2)
+    assert reliability["p_source"]["brier"] == pytest.approx(expected_brier)
+    page = written["html"].read_text()
+    for key in ("reliability", "p_blend_roc"):
+        assert written[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f'src="{written[key].name}"' in page
+    assert "Calibrated probabilities" in page
 
 
 def test_cli_simulate_then_evaluate_perfect_results(tmp_path, capsys):

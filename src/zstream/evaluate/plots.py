@@ -63,17 +63,41 @@ def detection_curves(curve: dict, threshold: float | None, path: Path) -> Path:
     return _save(figure, path)
 
 
-def blend_roc(roc: dict, auc: float | None, point: tuple[float | None, float | None], path: Path) -> Path:
-    """ROC curve of the blend score with the operating point."""
+def blend_roc(roc: dict, auc: float | None, point: tuple[float | None, float | None], path: Path, *,
+              title: str = "Blend detection ROC") -> Path:
+    """ROC curve of a blend score (``roc``: ``fpr``, ``tpr`` lists) with the operating point, if known."""
     figure = Figure(figsize=(5, 5))
     axes = figure.add_subplot()
     axes.plot(roc["fpr"], roc["tpr"], label=f"AUC = {auc:.3f}" if auc is not None else "AUC undefined")
     axes.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
     if None not in point:
         axes.plot(*point, "o", color="C2", label="threshold")
-    axes.set(xlabel="false positive rate", ylabel="true positive rate", title="Blend detection ROC", xlim=(0, 1),
-             ylim=(0, 1.02))
+    axes.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.02))
     axes.legend(loc="lower right")
+    return _save(figure, path)
+
+
+def reliability_diagram(figures: dict[str, dict], path: Path) -> Path:
+    """Observed frequency against predicted probability, per probability column.
+
+    Parameters
+    ----------
+    figures : dict of str to dict
+        Per column name, :func:`zstream.evaluate.calibrate.calibration_figures` (its ``curve``
+        and ``brier``).
+    path : Path
+    """
+    figure = Figure(figsize=(5.5, 5))
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":", label="perfect calibration")
+    for name, entry in figures.items():
+        curve = entry["curve"]
+        sizes = 8 + 60 * np.sqrt(np.asarray(curve["count"], dtype=float) / max(entry["n"], 1))
+        line, = axes.plot(curve["predicted"], curve["observed"], lw=1, label=f"{name} (Brier {entry['brier']:.3f})")
+        axes.scatter(curve["predicted"], curve["observed"], s=sizes, color=line.get_color(), zorder=3)
+    axes.set(xlabel="predicted probability (bin mean)", ylabel="observed fraction", xlim=(0, 1), ylim=(0, 1.02),
+             title="Reliability diagram (marker area ∝ spectra per bin)")
+    axes.legend(loc="upper left")
     return _save(figure, path)
 
 

@@ -1,5 +1,8 @@
 """Write an evaluation report: ``report.json`` (stable keys) and ``report.html`` with PNG plots.
 
+When the scored results carry calibrated probabilities (``p_source``, ``p_z_ok``,
+``p_blend``, from a reliability model), the report adds their calibration: a
+``reliability`` section in the JSON, a reliability diagram and the ROC of ``p_blend``.
 Plots need matplotlib (``pip install 'zstream[plot]'``); without it the JSON and an
 HTML page of tables are still written.
 """
@@ -13,6 +16,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
+from zstream.evaluate.calibrate import reliability_figures
 from zstream.evaluate.score import join_results
 
 PAPER_FIGURES = {"good_fraction": 0.937, "completeness": 0.959, "purity": 0.960, "blend_auc": 0.87}
@@ -59,9 +63,17 @@ def write_report(
     -------
     dict of Path
         Every file written, keyed by role (``json``, ``html`` and one per plot).
+
+    Notes
+    -----
+    ``report.json`` is ``report`` plus, when ``results`` carry probabilities, a
+    ``reliability`` key (:func:`zstream.evaluate.calibrate.reliability_figures`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    reliability = reliability_figures(results, truth) if results is not None and truth is not None else {}
+    if reliability:
+        report = {**report, "reliability": reliability}
     written = {"json": out_dir / "report.json"}
     written["json"].write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     try:
@@ -74,6 +86,35 @@ def write_report(
     written["html"] = out_dir / "report.html"
     written["html"].write_text(_html(report, plots, plot_note), encoding="utf-8")
     return written
+
+
+def summary_line(report: dict) -> str:
+    """One sentence: what was scored and how the decisions were made (the report's opening line).
+
+    Parameters
+    ----------
+    report : dict
+        Output of :func:`zstream.evaluate.score`.
+
+    Returns
+    -------
+    str
+        E.g. ``"2000 truth spectra: 1700 true sources (200 blends), 300 false detections;
+        2000 with a result, 0 missing. Sources: scanner is_source. Blends: blend_score > 0.0205.
+        GF tolerance 0.005."``
+    """
+    counts, thresholds = report["counts"], report["thresholds"]
+
+    def decision(kind: str, value: float | None) -> str:
+        rule = thresholds[f"{kind}_decision"]
+        return rule if value is None else rule.replace("threshold", f"{value:.4g}")
+
+    source = decision("source", thresholds["source_log10_delta_chi2"])
+    blend = decision("blend", thresholds["blend_delta_chi2"])
+    return (f"{counts['n_truth']} truth spectra: {counts['n_sources']} true sources ({counts['n_blends']} blends), "
+            f"{counts['n_false']} false detections; {counts['n_results_matched']} with a result, "
+            f"{counts['n_missing_results']} missing. Sources: {source}. Blends: {blend}. "
+            f"GF tolerance {thresholds['gf_tolerance']:g}.")
 
 
 def _write_plots(report: dict, out_dir: Path, results, truth, gallery) -> dict[str, Path]:
@@ -93,6 +134,14 @@ def _write_plots(report: dict, out_dir: Path, results, truth, gallery) -> dict[s
     written["blend_roc"] = plots.blend_roc(
         blend["roc"], blend["auc"], (blend["fpr"], blend["tpr"]), out_dir / "blend_roc.png"
     )
+    reliability = report.get("reliability", {})
+    calibrated = {name: reliability[name] for name in ("p_source", "p_z_ok") if name in reliability}
+    if calibrated:
+        written["reliability"] = plots.reliability_diagram(calibrated, out_dir / "reliability.png")
+    if "p_blend" in reliability:
+        p_blend = reliability["p_blend"]
+        written["p_blend_roc"] = plots.blend_roc(p_blend["roc"], p_blend["auc"], (None, None),
+                                                 out_dir / "p_blend_roc.png", title="p_blend ROC (true sources)")
     for rank, item in enumerate(gallery):
         written[f"worst_{rank:02d}"] = plots.gallery_item(item, out_dir / f"worst_{rank:02d}.png")
     return written
@@ -124,7 +173,7 @@ def _html(report: dict, plots: dict[str, Path], plot_note: str) -> str:
     redshift = report["redshift"]
     sections = [
         "<h1>zstream evaluation report</h1>",
-        f"<p>{_fmt(report['counts'])} &nbsp; thresholds: {_fmt(report['thresholds'])}</p>",
+        f"<p>{html.escape(summary_line(report))}</p>",
         "<h2>Headline</h2>", _table(headline_rows, ("ours", "seed 002 (MUSE)"), "figure"),
         "<h2>Redshifts (single true sources)</h2>",
         _table({"all": redshift["overall"], "selected as source": redshift["selected"]}, z_columns, "set"),
@@ -142,6 +191,14 @@ def _html(report: dict, plots: dict[str, Path], plot_note: str) -> str:
         "<h2>Blend detection</h2>",
         _table({"at threshold": report["blend"]}, ("auc", "tpr", "fpr", "purity", "n_blends", "n_single"), ""),
     ]
+    if "reliability" in report:
+        sections += [
+            "<h2>Calibrated probabilities</h2>",
+            "<p>p_source: real source; p_z_ok: real source with the right redshift; p_blend: blend, among true "
+            "sources. Brier baseline: always predicting the prevalence.</p>",
+            _table(report["reliability"], ("n", "n_positive", "brier", "brier_baseline", "brier_skill", "log_loss",
+                                           "auc", "ece"), "probability"),
+        ]
     if plot_note:
         sections.append(f"<p><em>{html.escape(plot_note)}</em></p>")
     sections += [
