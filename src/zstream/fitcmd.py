@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from zstream.errors import UserError
+from zstream.grid import LogGrid
 from zstream.io.files import PARQUET_SUFFIXES, iter_spectra
 
 
@@ -16,13 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fit",
         help="learn a basis: de-redshift training spectra, Nearly-NMF with sequential templates",
         description=(
-            "De-redshift every spectrum of INPUT that has a known z onto the shared log-λ rest grid "
-            "(seed 002, Sect. 3.2), factorise with Nearly-NMF building templates one at a time (seed 001), "
-            "and write the basis file the scanner and the service load."
+            "Fit out the sky residuals of every spectrum of INPUT that has a known z (when it has a sky column), "
+            "de-redshift it onto the shared log-λ rest grid (Bourahma et al. 2026, Sect. 3.2), and factorise each "
+            "spectral class (spectype column: GALAXY, QSO, STAR; GALAXY without one) with Nearly-NMF building "
+            "templates one at a time (Green & Bailey); write the one basis file the scanner and the service load."
         ),
     )
     parser.add_argument("--input", type=Path, required=True, help="training spectra with a z column (.parquet, .arrow, .jsonl, .fits)")
-    parser.add_argument("--k", type=int, required=True, help="number of templates (seed 002 selects 10)")
+    parser.add_argument(
+        "--k", type=_parse_k, default=None,
+        help="templates per class: one integer for every class, or GALAXY=10,QSO=4,STAR=5 "
+             "(default: GALAXY=10,QSO=4,STAR=5, from K-fold rank selection; see BENCHMARKS.md)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="basis file to write (.parquet)")
     parser.add_argument("--method", default="nearly", choices=("nearly", "shift", "clip"), help="NMF variant (default nearly)")
     parser.add_argument("--max-iter", type=int, default=500, help="iterations of the joint fit (default 500)")
@@ -33,11 +39,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="torch device: cpu, cuda, auto (default auto)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="NMF precision (default float32)")
     parser.add_argument(
-        "--min-coverage", type=int, default=0,
-        help="zero weight and template value on rest-frame pixels seen by fewer training spectra (default 0)",
+        "--min-coverage", type=int, default=None,
+        help="zero weight and template value on rest-frame pixels seen by fewer training spectra of a class "
+             "(default: a tenth of the class's spectra, at most 50)",
+    )
+    parser.add_argument(
+        "--grid-step", type=float, default=LogGrid().step,
+        help=f"log10 λ step of the rest grid (default {LogGrid().step:g}, about one MUSE pixel)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def _parse_k(text: str) -> int | dict[str, int]:
+    """``--k`` parser (imported lazily: zstream.redshift loads torch)."""
+    from zstream.redshift.classes import parse_k
+
+    return parse_k(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
         batches.append(batch)
         n_rejected += len(rejects)
     basis = train_basis(
-        batches, args.k, method=args.method, max_iter=args.max_iter, sequential_iter=args.sequential_iter,
+        batches, args.k, LogGrid(step=args.grid_step), method=args.method, max_iter=args.max_iter, sequential_iter=args.sequential_iter,
         seed=args.seed, device=args.device, dtype=args.dtype, min_coverage=args.min_coverage, progress=not args.quiet, version=args.version,
     )
     save_basis(basis, args.out)
     print(
-        f"{args.out}: basis {basis.version} (k={basis.k}) from {basis.meta['n_training_spectra']} spectra "
+        f"{args.out}: basis {basis.version} (classes {basis.meta['classes']}) from "
+        f"{basis.meta['n_training_spectra']} spectra "
         f"with known z; {n_rejected} records refused by validation",
         file=sys.stderr,
     )

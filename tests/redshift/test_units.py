@@ -1,6 +1,7 @@
 """No result depends on the units of flux and ivar: flux → a·flux, ivar → ivar/a² for a in 1e-25 … 1e8."""
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from synthetic import make_basis
 
@@ -16,10 +17,12 @@ CLOSE_COLUMNS = ("z", "z_err", "chi2_min", "delta_chi2", "robustness", "blend_sc
 
 
 def scaled(batch: SpectrumBatch, a: float) -> SpectrumBatch:
-    """``batch`` in other units, flux and ivar in float64 so that only the scan's own arithmetic differs."""
+    """``batch`` in other units (flux, ivar and the sky spectrum), in float64 so only the scan's arithmetic differs."""
     out = batch.take(range(len(batch)))
     out.flux = [a * f.astype(np.float64) for f in batch.flux]
     out.ivar = [v.astype(np.float64) / a**2 for v in batch.ivar]
+    skies = [a * np.asarray(sky, dtype=np.float64) for sky in batch.extra.column("sky").to_pylist()]
+    out.extra = batch.extra.set_column(batch.extra.schema.get_field_index("sky"), "sky", pa.array(skies))
     return out
 
 

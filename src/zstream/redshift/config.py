@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from zstream.errors import UserError
+from zstream.redshift.classes import SPECTYPES, STAR_Z_RANGE
+from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION
 
 THRESHOLD_KEYS = {"source_log10_delta_chi2", "blend_delta_chi2"}
 """Keys of the ``[thresholds]`` table that :meth:`ScanConfig.from_toml` reads."""
@@ -22,9 +24,9 @@ class ScanConfig:
     Attributes
     ----------
     z_min, z_max, z_step : float
-        Trial redshift grid ``z_min, z_min + z_step, ..., ≤ z_max`` (seed 002: 0–6.7 by 0.0005).
+        Trial redshift grid ``z_min, z_min + z_step, ..., ≤ z_max`` (Bourahma et al. 2026: 0–6.7 by 0.0005).
     source_log10_delta_chi2 : float
-        ``is_source`` when log10 Δχ² exceeds this (seed 002, Sect. 4.3: −2).
+        ``is_source`` when log10 Δχ² exceeds this (Bourahma et al. 2026, Sect. 4.3: −2).
     blend_delta_chi2 : float
         ``is_blend`` when the blend rescan finds a minimum with Δχ² above this (Sect. 4.4: 0.011).
     blend : bool
@@ -42,6 +44,14 @@ class ScanConfig:
         torch CPU threads while scanning (restored afterwards); ``None`` leaves torch's setting.
         The scan is many small vector operations, which one thread runs several times faster
         than two contending ones: use one thread per process and one process per core.
+    class_z_ranges : dict of str to (float, float)
+        Trial-z range of each spectral class; a class not named scans ``z_min … z_max``
+        (default: stars within ±0.002, i.e. ±600 km/s, as redrock does).
+    n_candidates : int
+        Local minima of each class's χ²(z) curve refined exactly and ranked (redrock keeps a few).
+    sky_variance_fraction : float
+        Sky-line residual RMS, as a fraction of the sky-line flux, added to the variance of
+        spectra that carry a ``sky`` column.
     """
 
     z_min: float = 0.0
@@ -55,6 +65,9 @@ class ScanConfig:
     confusion_window: float = 0.005
     max_nnls_iter: int = 50
     threads: int | None = 1
+    class_z_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: {"STAR": STAR_Z_RANGE})
+    n_candidates: int = 3
+    sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
 
     def __post_init__(self) -> None:
         if not (self.z_min > -1.0 and self.z_max > self.z_min and self.z_step > 0):
@@ -66,10 +79,16 @@ class ScanConfig:
             raise UserError(f"scan redshift grid has {self.n_z} trial redshifts, need at least 3; lower --z-step")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"threads must be ≥ 1 (or None for torch's default), got {self.threads}")
-        if self.batch_size < 1 or self.max_nnls_iter < 1:
+        if self.batch_size < 1 or self.max_nnls_iter < 1 or self.n_candidates < 1:
             raise UserError(
-                f"batch_size and max_nnls_iter must be ≥ 1, got {self.batch_size} and {self.max_nnls_iter}"
+                f"batch_size, max_nnls_iter and n_candidates must be ≥ 1, got {self.batch_size}, "
+                f"{self.max_nnls_iter} and {self.n_candidates}"
             )
+        if not self.sky_variance_fraction >= 0:
+            raise UserError(f"sky_variance_fraction must be ≥ 0, got {self.sky_variance_fraction}")
+        for name, (lo, hi) in self.class_z_ranges.items():
+            if name not in SPECTYPES or not -1 < lo < hi:
+                raise UserError(f"class_z_ranges: {name}={lo, hi}; need a class from {SPECTYPES} and -1 < lo < hi")
         if not all(math.isfinite(v) for v in (self.source_log10_delta_chi2, self.blend_delta_chi2)):
             raise UserError("thresholds source_log10_delta_chi2 and blend_delta_chi2 must be finite numbers")
 
@@ -82,6 +101,16 @@ class ScanConfig:
     def z_grid(self) -> np.ndarray:
         """Trial redshifts, shape ``(n_z,)``, float64."""
         return self.z_min + self.z_step * np.arange(self.n_z, dtype=np.float64)
+
+    def z_range(self, spectype: str) -> tuple[float, float]:
+        """Trial-z range of a spectral class."""
+        return self.class_z_ranges.get(spectype, (self.z_min, self.z_max))
+
+    def class_z_grid(self, spectype: str) -> np.ndarray:
+        """Trial redshifts of a class: its range in steps of ``z_step``, both ends included."""
+        lo, hi = self.z_range(spectype)
+        n = int(math.floor((hi - lo) / self.z_step + 1e-9)) + 1
+        return np.append(lo + self.z_step * np.arange(n, dtype=np.float64), hi)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: object) -> "ScanConfig":

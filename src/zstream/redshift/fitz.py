@@ -7,8 +7,9 @@
   curvature the 1σ error (χ² rises by 1).
 * Δχ² = 1 − χ²_min / Q1(χ²) (Bourahma et al. 2026, Eq. 7), robustness
   R = (min⁽²⁾ − min⁽¹⁾) / σ_Q1 (Eq. 8), where σ_Q1 is the standard deviation of
-  the χ² values at or below the first quartile and min⁽²⁾ is the lowest local
-  minimum outside the confusion window of the best one.
+  the χ² values at or below the first quartile and min⁽²⁾ is the exact χ² of the
+  best rival candidate outside the confusion window of the best one, in any class
+  (:mod:`zstream.redshift.candidates`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 from zstream.grid import LogGrid
 from zstream.redshift.nnls import negligible_fraction
+from zstream.redshift.observed import PreparedSpectrum
 
 MAX_WALK = 8
 """Exact downhill steps allowed when the fast curve's best shift is not the exact minimum."""
@@ -88,77 +90,81 @@ def shifted_templates(templates: np.ndarray, position: np.ndarray, shift: float)
 
 def exact_fit(
     templates: np.ndarray,
-    position: np.ndarray,
-    flux: np.ndarray,
-    weight: np.ndarray,
+    spectrum: PreparedSpectrum,
     shift: float,
     reference_norm2: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> ExactFit:
-    """Exact weighted NNLS fit of native pixels by templates at a fractional shift.
+    """Exact weighted NNLS fit of a spectrum's native pixels by templates at a fractional shift.
 
     Solved on the weighted design matrix itself (Lawson–Hanson, :func:`scipy.optimize.nnls`),
-    not on its normal equations, whose condition number is the square of the design's.
+    not on its normal equations, whose condition number is the square of the design's. The
+    spectrum's nuisance components are fitted with free sign, by projecting them off the design
+    (the flux is already projected).
 
     Parameters
     ----------
     templates : ndarray (k, n_pixels), float64
-    position : ndarray (n,)
-        Fractional grid index of each usable native pixel.
-    flux, weight : ndarray (n,), float64
-        Flux per log10 λ and inverse variance of those pixels.
+    spectrum : PreparedSpectrum
     shift : float
         Pixel shift (redshift ``grid.z_of(shift)``).
     reference_norm2 : ndarray (k,), optional
         Largest weighted norm² of each template over the scan's shifts; a template below
         :func:`~zstream.redshift.nnls.negligible_fraction` of it is left out, as in the
         batched scan (default: only templates with no overlap at all).
+    fixed : ndarray (n_used,), optional
+        An extra non-negative component on the native pixels, already projected (the blend
+        rescan's z1 model); its coefficient is ``coefficients[0]``.
 
     Returns
     -------
     ExactFit
-        ``model`` is on the native pixels, shape ``(n,)``.
+        ``model`` (projected, native pixels, ``(n_used,)``) and ``coefficients`` ``(k,)``, or
+        ``(k + 1,)`` with ``fixed`` first.
     """
-    design = shifted_templates(templates, position, shift)
-    root_weight = np.sqrt(weight)
-    weighted = design * root_weight
-    norms = np.sqrt(np.einsum("kn,kn->k", weighted, weighted))
+    design = spectrum.project(shifted_templates(templates, spectrum.position, shift))
+    root_weight = np.sqrt(spectrum.native_weight)
+    norms2 = np.einsum("kn,kn->k", design * root_weight, design * root_weight)
     floor = 0.0 if reference_norm2 is None else negligible_fraction(torch.float64) * reference_norm2
-    alive = norms**2 > floor
-    coefficients = np.zeros(templates.shape[0])
+    alive = norms2 > floor
+    if fixed is not None:
+        design = np.vstack([fixed, design])
+        alive = np.concatenate([[bool(np.any(fixed))], alive])
+    coefficients = np.zeros(design.shape[0])
     if alive.any():
+        weighted = design[alive] * root_weight
+        norms = np.sqrt(np.einsum("kn,kn->k", weighted, weighted))
         # unit-norm columns: templates tiny on this window keep their (large) coefficients
         solution, _ = scipy.optimize.nnls(
-            (weighted[alive] / norms[alive, None]).T, flux * root_weight, maxiter=50 * templates.shape[0]
+            (weighted / norms[:, None]).T, spectrum.native_flux * root_weight, maxiter=50 * design.shape[0]
         )
-        coefficients[alive] = solution / norms[alive]
+        coefficients[alive] = solution / norms
     model = coefficients @ design
-    chi2 = float(np.sum(weight * (flux - model) ** 2))
+    chi2 = float(np.sum(spectrum.native_weight * (spectrum.native_flux - model) ** 2))
     return ExactFit(shift, chi2, coefficients, model)
 
 
 def refine_minimum(
     templates: np.ndarray,
-    position: np.ndarray,
-    flux: np.ndarray,
-    weight: np.ndarray,
+    spectrum: PreparedSpectrum,
     best_shift: int,
     shift_bounds: tuple[float, float],
     grid: LogGrid,
     reference_norm2: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> Refined:
     """Sub-pixel minimum and 1σ error around an integer shift, with exact fits.
 
     Parameters
     ----------
     templates : ndarray (k, n_pixels), float64
-    position, flux, weight : ndarray (n,)
-        Usable native pixels: fractional grid index, flux per log10 λ, inverse variance.
+    spectrum : PreparedSpectrum
     best_shift : int
         Best integer shift from the fast scan.
     shift_bounds : (float, float)
         Shifts of the first and last trial redshift; the minimum is kept inside.
     grid : LogGrid
-    reference_norm2 : ndarray (k,), optional
+    reference_norm2, fixed : ndarray, optional
         Passed to :func:`exact_fit`.
 
     Returns
@@ -168,7 +174,7 @@ def refine_minimum(
     lo, hi = shift_bounds
 
     def fit(shift: float) -> ExactFit:
-        return exact_fit(templates, position, flux, weight, min(max(shift, lo), hi), reference_norm2)
+        return exact_fit(templates, spectrum, min(max(shift, lo), hi), reference_norm2, fixed)
 
     centre = fit(best_shift)
     left, right = fit(best_shift - 1), fit(best_shift + 1)
@@ -213,36 +219,31 @@ def outside_window(z: np.ndarray, z_best: float, window: float) -> np.ndarray:
     return np.abs(z - z_best) > window * (1 + z_best)
 
 
-def score_curve(chi2: np.ndarray, z: np.ndarray, chi2_min: float, z_best: float, window: float) -> CurveScores:
-    """Δχ² and robustness of a χ² curve.
+def score_curve(chi2: np.ndarray, chi2_min: float, chi2_rival: float | None) -> CurveScores:
+    """Δχ² and robustness of a solution against its χ² curves.
 
     Parameters
     ----------
-    chi2, z : ndarray (n_z,)
-        The curve on the trial grid.
+    chi2 : ndarray (n_trials,)
+        Every trial fit's χ² (all classes' curves together, so a star's short curve is not
+        its own yardstick).
     chi2_min : float
-        The (refined) minimum χ².
-    z_best : float
-        Redshift of the minimum.
-    window : float
-        Confusion window, in units of ``1 + z``.
+        The (refined, exact) minimum χ².
+    chi2_rival : float or None
+        Exact χ² of the best rival candidate outside the confusion window (any class).
 
     Returns
     -------
     CurveScores
-        ``robustness`` is NaN when there is no second minimum or σ_Q1 is 0.
+        ``robustness`` is NaN when there is no rival or σ_Q1 is 0.
     """
     q1 = float(np.percentile(chi2, 25))
     # χ²_min is an exact fit at least as good as the curve's best, so 0 ≤ Δχ² ≤ 1 up to rounding
     delta = min(1.0, max(0.0, 1.0 - chi2_min / q1)) if q1 > 0 else math.nan
     sigma = float(np.std(chi2[chi2 <= q1]))
-    minima = local_minima(chi2)
-    minima = minima[outside_window(z[minima], z_best, window)]
-    if minima.size == 0:
+    if chi2_rival is None or not sigma > 0:
         return CurveScores(delta, math.nan)
-    second = int(minima[np.argmin(chi2[minima])])
-    robustness = (float(chi2[second]) - chi2_min) / sigma if sigma > 0 else math.nan
-    return CurveScores(delta, robustness)
+    return CurveScores(delta, (chi2_rival - chi2_min) / sigma)
 
 
 def blend_score(chi2_blend: np.ndarray, z: np.ndarray, z_best: float, window: float) -> tuple[float, float | None]:

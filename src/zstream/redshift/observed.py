@@ -24,13 +24,15 @@ the scale of flux and ivar, and float32 never over- or underflows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from zstream.grid import LogGrid
 from zstream.grid.loglam import LN10
 from zstream.io.records import SpectrumBatch
+from zstream.redshift.skylines import (DEFAULT_VARIANCE_FRACTION, inflated_ivar, orthonormal_nuisance, project_out,
+                                       residual_shapes)
 from zstream.redshift.zwarning import ZWarning
 
 WINDOW_ALIGN = 256
@@ -57,6 +59,10 @@ class PreparedSpectrum:
     n_pixels_used : int
         Native pixels with finite flux and ivar > 0 inside the grid.
     warnings : ZWarning
+    nuisance : ndarray (j, n_used), float64
+        Observed-frame nuisance shapes (sky residuals, :mod:`~zstream.redshift.skylines`), orthonormal
+        under ``native_weight``; ``native_flux`` has already been projected off them, and templates
+        must be too (:meth:`project`). ``j = 0`` without a sky spectrum.
     """
 
     start: int
@@ -67,11 +73,16 @@ class PreparedSpectrum:
     scale: float
     n_pixels_used: int
     warnings: ZWarning
+    nuisance: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def usable(self) -> bool:
         """Whether anything can be fitted."""
         return not self.warnings & ZWarning.ALL_MASKED
+
+    def project(self, values: np.ndarray) -> np.ndarray:
+        """Per-native-pixel ``values`` ``(..., n_used)`` with their nuisance part removed."""
+        return project_out(values, self.nuisance, self.native_weight)
 
     def spread(self, values: np.ndarray) -> np.ndarray:
         """Per-native-pixel ``values`` ``(n_used,)`` spread linearly onto the window ``(length,)``.
@@ -95,7 +106,14 @@ class PreparedSpectrum:
         return left, self.position - self.start - left  # a pixel on the grid's last point gets a = 0 there
 
 
-def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, grid: LogGrid) -> PreparedSpectrum:
+def prepare_spectrum(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    grid: LogGrid,
+    sky: np.ndarray | None = None,
+    sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION,
+) -> PreparedSpectrum:
     """Mask bad pixels, flag problems and place one observed spectrum on its grid window.
 
     Parameters
@@ -106,6 +124,11 @@ def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
         Flux density per Å and inverse variance (0 = bad pixel); NaN/inf are masked and flagged.
     grid : LogGrid
         The templates' grid.
+    sky : ndarray (n,), optional
+        The subtracted sky spectrum (flux per Å). Its residual shapes become the nuisance
+        components and its lines inflate the variance.
+    sky_variance_fraction : float
+        Sky-line residual RMS assumed for the variance, as a fraction of the sky-line flux.
 
     Returns
     -------
@@ -114,6 +137,8 @@ def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
     wavelength = np.asarray(wavelength, dtype=np.float64)
     flux = np.asarray(flux, dtype=np.float64)
     ivar = np.asarray(ivar, dtype=np.float64)
+    if sky is not None:
+        ivar = inflated_ivar(np.where(np.isfinite(ivar), ivar, 0.0), sky, sky_variance_fraction)
     warnings = ZWarning(0)
     finite = np.isfinite(flux) & np.isfinite(ivar)
     if not finite.all():
@@ -133,14 +158,35 @@ def prepare_spectrum(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
     scale = float(np.median(sigma))
     position = (loglam[good] - grid.log10_min) / grid.step
     start, stop = _window(position, grid)
+    weight = (scale / sigma) ** 2
+    shapes = np.zeros((0, n_used)) if sky is None else residual_shapes(wavelength, sky)[:, good] * factor
+    nuisance = orthonormal_nuisance(shapes, weight)
     return PreparedSpectrum(
-        start, stop - start, position, flux_per_loglam / scale, (scale / sigma) ** 2, scale, n_used, warnings
+        start, stop - start, position, project_out(flux_per_loglam / scale, nuisance, weight), weight, scale, n_used,
+        warnings, nuisance,
     )
 
 
-def prepare_batch(batch: SpectrumBatch, grid: LogGrid) -> list[PreparedSpectrum]:
-    """:func:`prepare_spectrum` for every spectrum of ``batch``, in order."""
-    return [prepare_spectrum(w, f, v, grid) for w, f, v in zip(batch.wavelength, batch.flux, batch.ivar)]
+def prepare_batch(
+    batch: SpectrumBatch, grid: LogGrid, sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
+) -> list[PreparedSpectrum]:
+    """:func:`prepare_spectrum` for every spectrum of ``batch``, in order, with its ``sky`` column if any."""
+    skies = sky_column(batch)
+    return [
+        prepare_spectrum(w, f, v, grid, sky, sky_variance_fraction)
+        for w, f, v, sky in zip(batch.wavelength, batch.flux, batch.ivar, skies)
+    ]
+
+
+def sky_column(batch: SpectrumBatch) -> list[np.ndarray | None]:
+    """Each spectrum's subtracted sky spectrum from the optional ``sky`` pass-through column (None where absent)."""
+    if batch.extra is None or "sky" not in batch.extra.column_names:
+        return [None] * len(batch)
+    skies = batch.extra.column("sky").to_pylist()
+    return [
+        None if sky is None or len(sky) != len(wavelength) else np.asarray(sky, dtype=np.float64)
+        for sky, wavelength in zip(skies, batch.wavelength)
+    ]
 
 
 def group_by_window(spectra: list[PreparedSpectrum]) -> dict[tuple[int, int], list[int]]:

@@ -1,8 +1,11 @@
 """Learning a rest-frame basis from spectra with known redshift (``zstream fit``).
 
-Each spectrum is de-redshifted onto the shared log-λ grid (seed 002, Sect. 3.2,
-``zstream.grid.to_rest_frame``) and the rest-frame matrix is factorised by
-Nearly-NMF with sequentially built templates (seed 001), as the MUSE paper does.
+Each spectrum has its sky residuals fitted out (when it carries its ``sky``
+spectrum, :mod:`~zstream.redshift.skylines`), is de-redshifted onto the shared
+log-λ grid (Bourahma et al. 2026, Sect. 3.2, ``zstream.grid.to_rest_frame``) and
+put in noise units; the rest-frame matrix of each spectral class
+(:mod:`~zstream.redshift.classes`) is factorised by Nearly-NMF with sequentially
+built templates (Green & Bailey), as the MUSE paper does for its one class.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from zstream.errors import UserError
 from zstream.grid import LogGrid, to_rest_frame
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.nmf import fit
+from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, SPECTYPES
+from zstream.redshift.observed import sky_column
+from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION, remove_sky_residuals
+
+MAX_MIN_COVERAGE = 50
+"""Ceiling of the automatic coverage floor (:func:`coverage_floor`)."""
 
 
-def rest_frame_rows(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np.ndarray]:
+def rest_frame_rows(
+    batch: SpectrumBatch, grid: LogGrid, sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """Rest-frame flux and inverse variance of the spectra of ``batch`` with a finite ``z``, in noise units.
 
-    NaN/inf pixels get zero weight (flux 0). Each row is divided by its median noise σ (and its
+    NaN/inf pixels get zero weight (flux 0); a ``sky`` column's residual shapes are fitted out
+    and its lines inflate the variance. Each row is divided by its median noise σ (and its
     weights multiplied by σ²): the NMF objective is unchanged, but the rows no longer depend on
     the units of the input and fit in float32 (physical units have ivar ≈ 1e40).
 
@@ -31,16 +43,17 @@ def rest_frame_rows(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np
     -------
     X, V : ndarray (n_with_z, grid.n_pixels), float32
     """
-    z = np.full(len(batch), np.nan) if batch.z is None else np.asarray(batch.z, dtype=np.float64)
-    rows = np.flatnonzero(np.isfinite(z) & (z > -1))
+    rows = labelled_rows(batch)
+    skies = sky_column(batch)
     X = np.zeros((rows.size, grid.n_pixels), dtype=np.float32)
     V = np.zeros_like(X)
     for out, row in enumerate(rows):
         flux, ivar = np.asarray(batch.flux[row], np.float64), np.asarray(batch.ivar[row], np.float64)
         bad = ~(np.isfinite(flux) & np.isfinite(ivar))
-        flux_rest, ivar_rest = to_rest_frame(
-            batch.wavelength[row], np.where(bad, 0.0, flux), np.where(bad, 0.0, ivar), z[row], grid
+        flux, ivar = remove_sky_residuals(
+            batch.wavelength[row], np.where(bad, 0.0, flux), np.where(bad, 0.0, ivar), skies[row], sky_variance_fraction
         )
+        flux_rest, ivar_rest = to_rest_frame(batch.wavelength[row], flux, ivar, float(batch.z[row]), grid)
         weighted = ivar_rest > 0
         if weighted.any():
             scale = float(np.median(1.0 / np.sqrt(ivar_rest[weighted])))
@@ -48,9 +61,39 @@ def rest_frame_rows(batch: SpectrumBatch, grid: LogGrid) -> tuple[np.ndarray, np
     return X, V
 
 
+def labelled_rows(batch: SpectrumBatch) -> np.ndarray:
+    """Indices of the spectra of ``batch`` with a known redshift (finite ``z`` > −1)."""
+    z = np.full(len(batch), np.nan) if batch.z is None else np.asarray(batch.z, dtype=np.float64)
+    return np.flatnonzero(np.isfinite(z) & (z > -1))
+
+
+def spectypes(batch: SpectrumBatch) -> list[str]:
+    """Spectral class of each labelled spectrum (:func:`labelled_rows` order): its ``spectype``, or GALAXY.
+
+    Raises
+    ------
+    UserError
+        On a ``spectype`` outside GALAXY | QSO | STAR.
+    """
+    rows = labelled_rows(batch)
+    if batch.extra is None or "spectype" not in batch.extra.column_names:
+        return [DEFAULT_CLASS] * rows.size
+    column = batch.extra.column("spectype").to_pylist()
+    names = [DEFAULT_CLASS if column[row] is None else str(column[row]).upper() for row in rows]
+    unknown = sorted(set(names) - set(SPECTYPES))
+    if unknown:
+        raise UserError(f"training spectra: spectype {unknown} not one of {SPECTYPES}; fix the spectype column")
+    return names
+
+
+def coverage_floor(n_spectra: int) -> int:
+    """Default ``min_coverage``: a tenth of the class's training spectra, at most ``MAX_MIN_COVERAGE``."""
+    return max(1, min(MAX_MIN_COVERAGE, n_spectra // 10))
+
+
 def train_basis(
     batches_or_batch: SpectrumBatch | Iterable[SpectrumBatch],
-    k: int,
+    k: int | dict[str, int] | None = None,
     grid: LogGrid | None = None,
     *,
     method: str = "nearly",
@@ -59,20 +102,24 @@ def train_basis(
     seed: int = 0,
     device=None,
     dtype: str = "float32",
-    min_coverage: int = 0,
+    min_coverage: int | None = None,
+    sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION,
     progress: bool = True,
     version: str | None = None,
 ) -> Basis:
-    """Fit a rank-``k`` basis to spectra with known redshift.
+    """Fit one small basis per spectral class to spectra with known redshift, stored as one basis.
 
     Parameters
     ----------
     batches_or_batch : SpectrumBatch or iterable of SpectrumBatch
-        Training spectra; ``z`` must hold their redshifts (rows with NaN z are skipped).
-    k : int
-        Number of templates (seed 002 selects 10).
+        Training spectra; ``z`` must hold their redshifts (rows with NaN z are skipped). An
+        optional ``spectype`` column (GALAXY | QSO | STAR) sorts them into classes; without one
+        every spectrum is a GALAXY. An optional ``sky`` column is used as in the scan.
+    k : int or dict, optional
+        Templates per class: one integer for every class, or ``{"GALAXY": 10, "QSO": 4}``
+        (classes not named get :data:`~zstream.redshift.classes.DEFAULT_K`, as does ``None``).
     grid : LogGrid, optional
-        Rest-frame grid (default: the MUSE grid of seed 002).
+        Rest-frame grid (default: :class:`~zstream.grid.LogGrid`).
     method : {"nearly", "shift", "clip"}
         NMF variant (see :func:`zstream.nmf.fit`).
     max_iter, sequential_iter : int
@@ -82,50 +129,87 @@ def train_basis(
     device : str or torch.device, optional
     dtype : {"float32", "float64"}
         NMF precision.
-    min_coverage : int
-        Rest-frame pixels covered by fewer than this many training spectra get zero
-        weight and a zero template value. Without a floor, NMF spends templates on
-        single-pixel spikes where only a handful of spectra reach (e.g. the blue edge,
-        seen only at z > 6.4), and a spike template fits any emission line at any z.
+    min_coverage : int, optional
+        Rest-frame pixels covered by fewer than this many training spectra of a class get zero
+        weight and a zero template value. Without a floor, NMF spends templates on single-pixel
+        spikes where only a handful of spectra reach (e.g. the blue edge, seen only at z > 6.4),
+        and a spike template fits any emission line at any z. Default :func:`coverage_floor`.
+    sky_variance_fraction : float
+        Sky-line residual RMS assumed for spectra with a ``sky`` column (fraction of the line flux).
     progress : bool
         tqdm bar on stderr over the NMF iterations.
     version : str, optional
-        Basis version id; default ``"nmf-k<k>-<content hash prefix>"``.
+        Basis version id; default ``"nmf-<classes and k>-<content hash prefix>"``.
 
     Returns
     -------
     Basis
-        Templates ``(k, grid.n_pixels)``, float32, with training provenance in ``meta``.
+        Templates ``(Σk, grid.n_pixels)``, float32, class blocks in ``meta["classes"]`` and
+        training provenance per class in ``meta["fits"]``.
 
     Raises
     ------
     UserError
-        When no spectrum has a known redshift, the NMF settings are invalid, or the fit diverged.
+        When no spectrum has a known redshift, no class has as many spectra as templates (a class
+        with fewer is left out and named in ``meta["skipped_classes"]``), the NMF settings are
+        invalid, or the fit diverged.
     """
     grid = grid or LogGrid()
     batches = [batches_or_batch] if isinstance(batches_or_batch, SpectrumBatch) else list(batches_or_batch)
-    parts = [rest_frame_rows(batch, grid) for batch in batches]
+    parts = [rest_frame_rows(batch, grid, sky_variance_fraction) for batch in batches]
     X = np.concatenate([x for x, _ in parts]) if parts else np.zeros((0, grid.n_pixels), np.float32)
     V = np.concatenate([v for _, v in parts]) if parts else np.zeros_like(X)
+    labels = np.asarray([name for batch in batches for name in spectypes(batch)], dtype=object)
     if X.shape[0] == 0:
         raise UserError("training spectra: none has a known redshift (finite z); fit needs a labelled set")
-    well_covered = np.count_nonzero(V, axis=0) >= min_coverage
-    V[:, ~well_covered] = 0.0
-    total = (k - 1) * sequential_iter + max_iter
-    with tqdm(total=total, desc="fit: Nearly-NMF", unit="iter", disable=not progress) as bar:
-        result = fit(
-            X, V, k, method=method, sequential=k > 1, sequential_iter=sequential_iter, max_iter=max_iter,
-            seed=seed, device=device, dtype=dtype, callback=lambda iteration, chi2: bar.update(1),
+    blocks, classes, fits, skipped = [], {}, {}, {}
+    for name in (c for c in SPECTYPES if np.any(labels == c)):
+        k_class = k if isinstance(k, int) else (k or {}).get(name, DEFAULT_K[name])
+        rows = labels == name
+        if rows.sum() < k_class:  # too few to learn k templates: the class is left out, and says so
+            skipped[name] = int(rows.sum())
+            continue
+        floor = coverage_floor(int(rows.sum())) if min_coverage is None else min_coverage
+        templates, fits[name] = _fit_class(
+            name, X[rows], V[rows], k_class, floor, progress,
+            dict(method=method, sequential_iter=sequential_iter, max_iter=max_iter, seed=seed, device=device,
+                 dtype=dtype),
         )
+        classes[name] = [sum(b.shape[0] for b in blocks), sum(b.shape[0] for b in blocks) + k_class]
+        blocks.append(templates)
+    if not blocks:
+        raise UserError(f"training spectra: every class has fewer spectra with known z than templates {skipped}")
+    templates = np.concatenate(blocks)
+    if version is None:
+        sizes = "-".join(f"{name[0]}{stop - start}" for name, (start, stop) in classes.items())
+        version = f"nmf-{sizes}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
+    meta = {
+        "classes": classes,
+        "fits": fits,
+        "skipped_classes": skipped,
+        "n_training_spectra": int(X.shape[0]),
+        "sky_variance_fraction": float(sky_variance_fraction),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Basis(templates, grid, version, meta)
+
+
+def _fit_class(
+    name: str, X: np.ndarray, V: np.ndarray, k: int, min_coverage: int, progress: bool, settings: dict
+) -> tuple[np.ndarray, dict]:
+    """Sequential Nearly-NMF of one class's rest-frame rows: float32 templates and provenance."""
+    well_covered = np.count_nonzero(V, axis=0) >= min_coverage
+    V = np.where(well_covered, V, 0.0).astype(np.float32)
+    total = (k - 1) * settings["sequential_iter"] + settings["max_iter"]
+    with tqdm(total=total, desc=f"fit {name}: Nearly-NMF", unit="iter", disable=not progress) as bar:
+        result = fit(X, V, k, sequential=k > 1, callback=lambda iteration, chi2: bar.update(1), **settings)
     templates = np.where(well_covered, result.templates, 0.0).astype(np.float32)
     if not np.isfinite(templates).all():
         raise UserError(
-            f"fit: the NMF diverged (non-finite templates after {result.n_iter} iterations on {X.shape[0]} spectra); "
-            "retry with --dtype float64 or fewer --max-iter"
+            f"fit {name}: the NMF diverged (non-finite templates after {result.n_iter} iterations on {X.shape[0]} "
+            "spectra); retry with --dtype float64 or fewer --max-iter"
         )
-    if version is None:
-        version = f"nmf-k{k}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
-    meta = {
+    return templates, {
         "nmf": result.settings,
         "n_iter": result.n_iter,
         "converged": bool(result.converged),
@@ -133,6 +217,4 @@ def train_basis(
         "n_training_spectra": int(X.shape[0]),
         "min_coverage": int(min_coverage),
         "n_masked_pixels": int((~well_covered).sum()),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return Basis(templates, grid, version, meta)

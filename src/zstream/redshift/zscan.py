@@ -52,10 +52,16 @@ class ShiftTables:
 
     @classmethod
     def build(cls, correlator: ShiftCorrelator, spectra: list[PreparedSpectrum]) -> "ShiftTables":
-        """Correlate the window signals of ``spectra`` (all on the correlator's window) with the templates."""
+        """Correlate the window signals of ``spectra`` (all on the correlator's window) with the templates.
+
+        Nuisance components (free sign, observed frame) are eliminated exactly: with ``Q`` orthonormal
+        under the weights and the flux already projected off it, the templates' normal matrix becomes
+        the Schur complement ``A(s) − C(s) C(s)ᵀ`` with ``C_kj(s) = Σ w Q_j T_k(· − s)``, one more
+        correlation per component.
+        """
         signals = [s.gram_signals() for s in spectra]
         weighted_flux = [s.spread(s.native_weight * s.native_flux) for s in spectra]
-        return cls(
+        tables = cls(
             correlator,
             spectra,
             correlator.correlate_templates(_window_tensor(weighted_flux, correlator)),
@@ -65,6 +71,18 @@ class ShiftTables:
             ),
             _per_spectrum([np.sum(s.native_weight * s.native_flux**2) for s in spectra], correlator),
         )
+        tables._remove_nuisance()
+        return tables
+
+    def _remove_nuisance(self) -> None:
+        """Replace ``A(s)`` by its Schur complement over each spectrum's nuisance components."""
+        n_components = max(s.nuisance.shape[0] for s in self.spectra)
+        rows, cols = self.correlator.pairs
+        for j in range(n_components):
+            values = [s.native_weight * s.nuisance[j] if j < s.nuisance.shape[0] else np.zeros_like(s.native_weight)
+                      for s in self.spectra]
+            cross = self.correlate_native(values)  # (n, k, n_shifts)
+            self.gram -= cross[:, rows, :] * cross[:, cols, :]
 
     def correlate_native(self, values: list[np.ndarray]) -> torch.Tensor:
         """``Σ_i values_i T_k(p_i − s)`` for each spectrum, template and lag, from per-native-pixel values."""

@@ -73,13 +73,9 @@ class Archive:
         if not confident.any():
             return 0
         rows = np.flatnonzero(confident)
-        chosen = SpectrumBatch(
-            [spectra.spectrum_id[i] for i in rows],
-            [spectra.wavelength[i] for i in rows],
-            [spectra.flux[i] for i in rows],
-            [spectra.ivar[i] for i in rows],
-            z=results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64),
-        )
+        chosen = spectra.take(rows)
+        chosen.z = results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64)
+        chosen.extra = pa.table({"spectype": results.column("spectype").take(pa.array(rows))})
         table = spectra_to_table(chosen)
         for name in ("basis_version", "delta_chi2"):
             table = table.append_column(name, results.column(name).take(pa.array(rows)))
@@ -92,13 +88,10 @@ class Archive:
         Spectra without a finite ``z`` are skipped; returns how many were archived.
         """
         known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
-        chosen = SpectrumBatch(
-            [spectra.spectrum_id[i] for i in known],
-            [spectra.wavelength[i] for i in known],
-            [spectra.flux[i] for i in known],
-            [spectra.ivar[i] for i in known],
-            z=np.asarray(spectra.z, dtype=np.float64)[known],
-        )
+        chosen = spectra.take(known)
+        labelled = chosen.extra is not None and "spectype" in chosen.extra.column_names
+        spectype = chosen.extra.column("spectype").cast(pa.string()) if labelled else pa.nulls(len(chosen), pa.string())
+        chosen.extra = pa.table({"spectype": spectype})
         table = spectra_to_table(chosen)
         table = table.append_column("basis_version", pa.array([label] * len(chosen), pa.string()))
         table = table.append_column("delta_chi2", pa.nulls(len(chosen), pa.float64()))

@@ -24,7 +24,8 @@ import torch
 from zstream import nmf
 from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
-from zstream.redshift.train import rest_frame_rows
+from zstream.redshift.classes import class_blocks
+from zstream.redshift.train import rest_frame_rows, spectypes
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
@@ -56,22 +57,38 @@ class RefitOutcome:
     detail: str
 
 
-def rest_frame_matrix(table: pa.Table, grid: LogGrid) -> tuple[np.ndarray, np.ndarray]:
-    """De-redshift archived spectra (at their ``z``) onto ``grid``.
+def rest_frame_matrix(table: pa.Table, grid: LogGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """De-redshift archived spectra (at their ``z``) onto ``grid``, with their spectral class.
 
     Parameters
     ----------
     table : pyarrow.Table
-        Archive rows: spectrum columns plus ``z``.
+        Archive rows: spectrum columns plus ``z`` (and ``spectype``).
     grid : LogGrid
 
     Returns
     -------
     X, V : ndarray, shape (n_spectra, grid.n_pixels), float32
         Rest-frame flux and inverse variance (0 where a spectrum does not cover the grid).
+    labels : ndarray (n_spectra,) of str
     """
     batch, _ = table_to_spectra(table)
-    return rest_frame_rows(batch, grid)
+    return (*rest_frame_rows(batch, grid), np.asarray(spectypes(batch), dtype=object))
+
+
+def heldout_chi2_by_class(
+    templates: np.ndarray, blocks: dict[str, slice], X: np.ndarray, V: np.ndarray, labels: np.ndarray,
+    device: torch.device,
+) -> float:
+    """:func:`heldout_chi2` of each class's rows against its own template block, pooled per weighted pixel."""
+    total, pixels = 0.0, 0
+    for name, rows in blocks.items():
+        mine = labels == name
+        if mine.any():
+            n_pixels = max(1, int(np.count_nonzero(V[mine])))
+            total += heldout_chi2(templates[rows], X[mine], V[mine], device) * n_pixels
+            pixels += n_pixels
+    return total / max(1, pixels)
 
 
 def heldout_chi2(templates: np.ndarray, X: np.ndarray, V: np.ndarray, device: torch.device) -> float:
@@ -120,26 +137,35 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
     older = archive.sample_older(recent.num_rows, config.refit_reservoir, seed)
     training = pa.concat_tables([recent.slice(0, n_train_recent), older], promote_options="default") if older.num_rows \
         else recent.slice(0, n_train_recent)
-    X, V = rest_frame_matrix(training, serving.grid)
-    start = nmf.project(X, V, serving.templates, max_iter=config.refit_max_iter, device=device)
-    fitted = nmf.fit(X, V, serving.k, templates=serving.templates, coefficients=start.coefficients,
-                     max_iter=config.refit_max_iter, seed=seed, device=device)
-    if not np.all(np.isfinite(fitted.templates)):
+    X, V, labels = rest_frame_matrix(training, serving.grid)
+    blocks = class_blocks(serving)
+    templates = serving.templates.astype(np.float64)
+    fits = {}
+    for name, rows in blocks.items():  # each class's block warm-started on its own spectra
+        mine = labels == name
+        if mine.sum() < rows.stop - rows.start:
+            continue
+        start = nmf.project(X[mine], V[mine], serving.templates[rows], max_iter=config.refit_max_iter, device=device)
+        fitted = nmf.fit(X[mine], V[mine], rows.stop - rows.start, templates=serving.templates[rows],
+                         coefficients=start.coefficients, max_iter=config.refit_max_iter, seed=seed, device=device)
+        templates[rows] = fitted.templates
+        fits[name] = {"method": fitted.method, "nmf_settings": fitted.settings, "n_iter": fitted.n_iter,
+                      "n_training_spectra": int(mine.sum())}
+    if not np.all(np.isfinite(templates)):
         raise FloatingPointError("candidate templates are not finite")
-    X_hold, V_hold = rest_frame_matrix(recent.slice(n_train_recent), serving.grid)
-    serving_chi2 = heldout_chi2(serving.templates, X_hold, V_hold, device)
-    candidate_chi2 = heldout_chi2(fitted.templates, X_hold, V_hold, device)
+    X_hold, V_hold, labels_hold = rest_frame_matrix(recent.slice(n_train_recent), serving.grid)
+    serving_chi2 = heldout_chi2_by_class(serving.templates, blocks, X_hold, V_hold, labels_hold, device)
+    candidate_chi2 = heldout_chi2_by_class(templates, blocks, X_hold, V_hold, labels_hold, device)
     if not (math.isfinite(serving_chi2) and math.isfinite(candidate_chi2)):
         raise FloatingPointError(f"held-out χ² is not finite (candidate {candidate_chi2}, serving {serving_chi2})")
     summary = (f"held-out χ²/pixel {candidate_chi2:.5g} vs serving {serving_chi2:.5g} on {n_holdout} spectra, "
                f"trained on {training.num_rows}")
     if not candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin):
         return RefitOutcome("rejected", None, serving_chi2, candidate_chi2, summary)
-    candidate = Basis(fitted.templates.astype(np.float32), serving.grid, "", meta={
+    candidate = Basis(templates.astype(np.float32), serving.grid, "", meta={
         "parent_version": serving.version,
-        "method": fitted.method,
-        "nmf_settings": fitted.settings,
-        "n_iter": fitted.n_iter,
+        "classes": {name: [rows.start, rows.stop] for name, rows in blocks.items()},
+        "fits": fits,
         "n_training_spectra": training.num_rows,
         "heldout_chi2_per_pixel": candidate_chi2,
         "parent_heldout_chi2_per_pixel": serving_chi2,

@@ -1,0 +1,93 @@
+"""Redshift candidates: a few minima per class, ranked by exact χ² over all classes.
+
+As redrock does, each class's χ²(z) curve gives its best few local minima, each
+refined exactly (:func:`zstream.redshift.fitz.refine_minimum`); the lowest χ² over
+all classes wins, and the best rival outside its confusion window, whatever its
+class, measures how much better it is (``chi2_alt``, robustness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zstream.redshift.fitz import Refined, local_minima, outside_window
+from zstream.redshift.observed import PreparedSpectrum
+
+SPIKE_WIDTH = 2
+"""Adjacent pixels a spike may cover (cosmic rays and hot pixels hit one or two)."""
+
+
+@dataclass
+class Candidate:
+    """One refined minimum of one class's χ²(z) curve.
+
+    Attributes
+    ----------
+    spectype : str
+    refined : Refined
+        Exact sub-pixel fit at the minimum.
+    at_edge : bool
+        The minimum was the first or last trial redshift of its class.
+    """
+
+    spectype: str
+    refined: Refined
+    at_edge: bool
+
+    @property
+    def z(self) -> float:
+        """Refined redshift."""
+        return self.refined.z
+
+
+def curve_minima(chi2: np.ndarray, z: np.ndarray, count: int, window: float) -> np.ndarray:
+    """Indices of up to ``count`` lowest local minima, each outside the confusion window of the lower ones.
+
+    Parameters
+    ----------
+    chi2, z : ndarray (n_z,)
+    count : int
+    window : float
+        Confusion window, in units of ``1 + z``.
+
+    Returns
+    -------
+    ndarray of int, between 1 and ``count`` entries, lowest χ² first
+    """
+    minima = local_minima(chi2)
+    if minima.size == 0:
+        minima = np.array([int(np.argmin(chi2))])
+    chosen: list[int] = []
+    for index in minima[np.argsort(chi2[minima], kind="stable")]:
+        if all(outside_window(z[index : index + 1], z[c], window)[0] for c in chosen):
+            chosen.append(int(index))
+            if len(chosen) == count:
+                break
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def best_rival(ranked: list[Candidate], window: float) -> Candidate | None:
+    """First candidate of ``ranked`` (lowest χ² first) outside the confusion window of the best one."""
+    best = ranked[0]
+    for candidate in ranked[1:]:
+        if outside_window(np.array([candidate.z]), best.z, window)[0]:
+            return candidate
+    return None
+
+
+def spike_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
+    """Largest share of the fit's χ² gain that ``SPIKE_WIDTH`` adjacent pixels carry.
+
+    The gain of pixel i is ``w_i (f_i² − (f_i − m_i)²)``, what the model explains there. A real
+    source spreads it over a resolved line or a continuum; a cosmic ray fitted by a line template
+    puts nearly all of it in one or two pixels (score near 1). NaN when the model explains nothing.
+    """
+    weight, flux = spectrum.native_weight, spectrum.native_flux
+    gain = weight * (flux**2 - (flux - model) ** 2)
+    total = float(gain.sum())
+    if not total > 0:
+        return float("nan")
+    windowed = np.convolve(gain, np.ones(SPIKE_WIDTH), mode="valid") if gain.size >= SPIKE_WIDTH else gain
+    return float(np.clip(windowed.max() / total, 0.0, 1.0))

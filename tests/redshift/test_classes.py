@@ -1,0 +1,99 @@
+"""Spectral classes and candidates: per-class blocks and z ranges, ranking over classes, rival, spike score."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from synthetic import MUSE_WAVELENGTH, line_profile, make_basis, make_batch
+
+from zstream.errors import UserError
+from zstream.io.records import Basis, SpectrumBatch
+from zstream.redshift import ScanConfig, Scanner, train_basis
+from zstream.redshift.candidates import spike_score
+from zstream.redshift.classes import class_blocks, parse_k
+from zstream.redshift.observed import prepare_spectrum
+from zstream.sim import simulate
+
+STAR_LINES = (3933.7, 3968.5, 4861.3, 5175.0, 5892.9, 6562.8, 8542.1)
+"""Ca K, Ca H, Hβ, Mg b, Na D, Hα, Ca triplet: absorption that pins a star to z = 0."""
+
+
+def two_class_basis() -> Basis:
+    """make_basis's galaxy templates plus two star templates (cool and warm continua with absorption)."""
+    galaxy = make_basis()
+    grid = galaxy.grid
+    wavelength = grid.wavelength
+    absorption = 1.0 - 0.6 * np.clip(line_profile(grid, STAR_LINES, sigma_pixels=4.0), 0, 1)
+    stars = np.stack([(wavelength / 6000.0) ** 2 * absorption, (wavelength / 6000.0) ** -1 * absorption])
+    templates = np.concatenate([galaxy.templates, stars.astype(np.float32)])
+    return Basis(templates, grid, "two-class", {"classes": {"GALAXY": [0, 6], "STAR": [6, 8]}})
+
+
+def test_parse_k_takes_one_integer_or_one_per_class():
+    assert parse_k("7") == 7
+    assert parse_k("galaxy=10, QSO=4") == {"GALAXY": 10, "QSO": 4}
+    for bad in ("0", "x", "GALAXY=10,GALAXY=3", "ELF=2", "STAR=-1"):
+        with pytest.raises(UserError):
+            parse_k(bad)
+
+
+def test_class_blocks_default_to_one_galaxy_block_and_refuse_gaps():
+    basis = make_basis()
+    assert class_blocks(basis) == {"GALAXY": slice(0, basis.k)}
+    basis.meta["classes"] = {"GALAXY": [0, 3], "STAR": [4, 6]}
+    with pytest.raises(UserError):
+        class_blocks(basis)
+
+
+def test_stars_and_galaxies_get_their_class_and_stars_stay_near_rest():
+    basis = two_class_basis()
+    coefficients = [np.r_[0, 0, 0, 0, 0, 0, 40.0, 10.0], np.r_[5.0, 10.0, 30.0, 0, 5.0, 2.0, 0, 0]]
+    batch = make_batch(basis, [0.0005, 0.45], coefficients, noise=2e-4, seed=9)
+    results = Scanner(basis, ScanConfig(), device="cpu").scan(batch).to_pylist()
+    star, galaxy = results
+    assert star["spectype"] == "STAR" and abs(star["z"]) <= 0.002
+    assert star["z"] == pytest.approx(0.0005, abs=1e-4)
+    assert galaxy["spectype"] == "GALAXY" and galaxy["z"] == pytest.approx(0.45, abs=5e-4)
+    for row in results:
+        assert row["z_alt"] is not None and abs(row["z_alt"] - row["z"]) > 0.005 * (1 + row["z"])
+        assert row["chi2_alt"] >= row["chi2_min"]
+        assert row["robustness"] >= 0
+    assert len(galaxy["coefficients"]) == 6 and len(star["coefficients"]) == 2
+
+
+def test_star_range_is_configurable():
+    basis = two_class_basis()
+    batch = make_batch(basis, [0.004], [np.r_[0, 0, 0, 0, 0, 0, 40.0, 10.0]], noise=2e-4, seed=10)
+    narrow = Scanner(basis, ScanConfig(), device="cpu").scan(batch).to_pylist()[0]
+    wide = Scanner(basis, ScanConfig(class_z_ranges={"STAR": (-0.01, 0.01)}), device="cpu").scan(batch).to_pylist()[0]
+    assert wide["spectype"] == "STAR" and wide["z"] == pytest.approx(0.004, abs=1e-4)
+    assert not (narrow["spectype"] == "STAR" and narrow["z"] == pytest.approx(0.004, abs=1e-4))
+
+
+def test_training_learns_one_block_per_class_present():
+    batch, _ = simulate(120, seed=77)
+    basis = train_basis(batch, {"GALAXY": 3, "QSO": 2, "STAR": 2}, max_iter=5, sequential_iter=2, progress=False,
+                        device="cpu")
+    assert basis.meta["classes"] == {"GALAXY": [0, 3], "QSO": [3, 5], "STAR": [5, 7]}
+    assert basis.templates.shape[0] == 7
+    unlabelled = SpectrumBatch(batch.spectrum_id, batch.wavelength, batch.flux, batch.ivar, z=batch.z)
+    assert train_basis(unlabelled, 2, max_iter=3, sequential_iter=1, progress=False).meta["classes"] == {"GALAXY": [0, 2]}
+
+
+def test_a_class_with_too_few_spectra_is_left_out_and_named():
+    batch, _ = simulate(60, seed=78)
+    spectype = ["STAR" if i == 0 else "GALAXY" for i in range(len(batch))]
+    batch.extra = batch.extra.set_column(batch.extra.schema.get_field_index("spectype"), "spectype", pa.array(spectype))
+    basis = train_basis(batch, 2, max_iter=3, sequential_iter=1, progress=False)
+    assert list(basis.meta["classes"]) == ["GALAXY"] and basis.meta["skipped_classes"] == {"STAR": 1}
+
+
+def test_spike_score_separates_a_cosmic_ray_from_a_resolved_line():
+    grid = make_basis().grid
+    flux = np.zeros(MUSE_WAVELENGTH.size)
+    ray = flux.copy()
+    ray[1200] = 30.0
+    line = 30.0 * np.exp(-0.5 * ((np.arange(flux.size) - 1200) / 2.5) ** 2)
+    ivar = np.ones_like(flux)
+    prepared = [prepare_spectrum(MUSE_WAVELENGTH, f, ivar, grid) for f in (ray, line)]
+    ray_score, line_score = (spike_score(p, p.native_flux) for p in prepared)  # a model that explains all of it
+    assert ray_score > 0.9 and line_score < 0.5
