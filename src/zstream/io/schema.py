@@ -54,6 +54,14 @@ RESULT_SCHEMA = pa.schema(
         pa.field("basis_version", pa.string(), nullable=False),
         pa.field("warnings", pa.int64(), nullable=False),
         pa.field("n_pixels_used", pa.int64(), nullable=False),
+        pa.field("spectype", pa.string()),
+        pa.field("z_alt", pa.float64()),
+        pa.field("spectype_alt", pa.string()),
+        pa.field("chi2_alt", pa.float64()),
+        pa.field("spike_score", pa.float64()),
+        pa.field("p_source", pa.float64()),
+        pa.field("p_z_ok", pa.float64()),
+        pa.field("p_blend", pa.float64()),
     ]
 )
 """Arrow form of a redshift result, one row per accepted spectrum."""
