@@ -12,6 +12,7 @@ from zstream.io import (
     ARROW_STREAM,
     Reason,
     RecordError,
+    decode_json_records,
     decode_message,
     read_rejects,
     read_spectra,
@@ -78,10 +79,10 @@ def test_current_schema_version_is_accepted():
         pytest.param(b'{"spectrum_id": "a\\udc80", "wavelength": [1.0], "flux": [1.0], "ivar": [1.0]}', id="lone-surrogate"),
     ],
 )
-def test_non_utf8_id_in_json_is_rejected(payload):
-    batch, rejects = decode_message(payload)
-    assert len(batch) == 0
-    assert [(r.reason, r.spectrum_id) for r in rejects] == [(Reason.INVALID_UTF8_ID, None)]
+def test_non_utf8_id_in_json_is_refused_with_its_reason(payload):
+    with pytest.raises(RecordError) as caught:
+        decode_message(payload)
+    assert caught.value.reason == Reason.INVALID_UTF8_ID
 
 
 @pytest.mark.parametrize(
@@ -230,7 +231,7 @@ def test_jsonl_with_bad_lines_rejects_them_by_line_number(tmp_path):
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
 def test_rejects_file_round_trip(tmp_path, suffix):
     _, rejects = decode_message(orjson.dumps(GOOD | {"ivar": [1.0, -1.0, 1.0]}))
-    rejects += decode_message(b'{"spectrum_id": "\xff", "wavelength": [1.0], "flux": [1.0], "ivar": [1.0]}')[1]
+    rejects += decode_json_records([b'{"spectrum_id": "\xff", "wavelength": [1.0], "flux": [1.0], "ivar": [1.0]}'])[1]
     write_rejects(tmp_path / f"rejects{suffix}", rejects)
     assert read_rejects(tmp_path / f"rejects{suffix}") == rejects
 

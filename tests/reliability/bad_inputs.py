@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
-from zstream.io import Reason, SpectrumBatch, encode_spectrum_json, spectrum_records
+from zstream.io import SPECTRUM_SCHEMA, Reason, SpectrumBatch, encode_spectrum_json, spectrum_records
 from zstream.service.clients import ARROW_CONTENT_TYPE, CONTENT_TYPE_HEADER
 from zstream.service.traffic import Message, arrow_message
 
 FILE_ONLY_REASONS = {Reason.INVALID_FITS}
 """Reasons only file readers give; a Kafka message cannot be FITS."""
+INJECTED_ONLY_REASONS = {Reason.INTERNAL_ERROR}
+"""Reasons no message earns by itself: a bug in decoding or scanning (tests inject one)."""
+
+
+def _arrow_without_rows() -> Message:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, SPECTRUM_SCHEMA) as writer:
+        writer.write_table(SPECTRUM_SCHEMA.empty_table())
+    return Message(None, sink.getvalue().to_pybytes(), ((CONTENT_TYPE_HEADER, ARROW_CONTENT_TYPE.encode()),))
 
 
 def _json(record: dict, *, key: bytes | None = None) -> Message:
@@ -59,6 +69,9 @@ def bad_messages(good: SpectrumBatch, max_message_bytes: int) -> list[tuple[Mess
     duplicated_id = SpectrumBatch(["dup-id", "dup-id"], [good.wavelength[0]] * 2, [good.flux[0]] * 2,
                                   [good.ivar[0]] * 2)
     non_utf8_id = encode_spectrum_json(broken("placeholder")).replace(b'"bad-placeholder"', b'"bad-\xff\xfe-id"')
+    nested: object = 1.0
+    for _ in range(40):
+        nested = [nested]
     return [
         (Message(None, b'{"spectrum_id": "bad-json", "wavelength": [1,'), Reason.INVALID_JSON),
         (Message(None, b"\x00\x01 not an arrow stream", ((CONTENT_TYPE_HEADER, ARROW_CONTENT_TYPE.encode()),)),
@@ -79,4 +92,8 @@ def bad_messages(good: SpectrumBatch, max_message_bytes: int) -> list[tuple[Mess
         (arrow_message(duplicated_id), Reason.DUPLICATE_ID_IN_BATCH),
         (Message(None, non_utf8_id), Reason.INVALID_UTF8_ID),
         (Message(None, orjson.dumps([1, 2, 3])), Reason.WRONG_TYPE),
+        (_json(broken("too-deep", provenance=nested)), Reason.TOO_DEEP),
+        (_json(template | {"spectrum_id": "bad-long-id-" + "x" * 300}), Reason.FIELD_TOO_LARGE),
+        (_json(broken("zero-wavelength", wavelength=wavelength - wavelength[0])), Reason.NONPOSITIVE_WAVELENGTH),
+        (_arrow_without_rows(), Reason.EMPTY_MESSAGE),
     ]

@@ -85,9 +85,12 @@ class _SpectrumSink:
             self._jsonl.writelines(encode_spectrum_json(record) + b"\n" for record in spectrum_records(batch))
             return
         table = spectra_to_table(batch)
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.path, table.schema)
-        self._parquet.write_table(_conform(table, self._parquet.schema, self.path))
+        try:
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(_conform(table, self._parquet.schema, self.path))
+        except pa.ArrowNotImplementedError as error:  # e.g. a pass-through struct without fields
+            raise UserError(f"--output {self.path}: Parquet cannot hold these columns ({error}); write .jsonl instead") from None
 
     def __exit__(self, *exc_info) -> None:
         if self._parquet is not None:

@@ -3,7 +3,9 @@
 Every reader yields ``(SpectrumBatch, rejects)`` pairs of at most ``batch_size``
 records, so memory stays bounded however large the input. File-level problems
 (missing file, unknown format, a whole column missing or mistyped) raise
-:class:`~zstream.errors.UserError`; record-level problems become rejects.
+:class:`~zstream.errors.UserError`; record-level problems become rejects, with
+the same bounds and reasons as Kafka messages (an unexpected exception on one
+JSONL line, FITS file or table row is that record's ``internal_error``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 from zstream.errors import UserError
 from zstream.io.fits import is_fits_path, read_fits_spectrum
 from zstream.io.messages import decode_json_records, encode_spectrum_json
-from zstream.io.reasons import RecordError, Reject
+from zstream.io.reasons import RecordError, Reject, internal_error
 from zstream.io.records import SpectrumBatch
 from zstream.io.table import shared_wavelength_of, spectra_to_table, table_to_spectra
 from zstream.io.validate import BatchCollector
@@ -70,7 +72,7 @@ def iter_spectra(path: str | Path, *, batch_size: int = 1024, wavelength: np.nda
         yield from _reader_for(path)(path, batch_size, shared)
     except RecordError as error:
         raise UserError(f"{path}: {error}") from None
-    except (pa.ArrowInvalid, OSError) as error:
+    except (pa.ArrowException, OSError) as error:
         raise UserError(f"{path}: cannot read ({error}); expected {SUPPORTED}") from None
 
 
@@ -206,6 +208,7 @@ def _reader_for(path: Path):
 def _convert(batches: Iterable[pa.RecordBatch], schema: pa.Schema, shared: np.ndarray | None) -> Batches:
     grid = shared if shared is not None else shared_wavelength_of(schema)
     for record_batch in batches:
+        record_batch.validate(full=True)  # ArrowInvalid (→ UserError) for a corrupt file, not an out-of-bounds read
         yield table_to_spectra(record_batch, wavelength=grid)
 
 
@@ -260,6 +263,9 @@ def _iter_fits(path: Path, batch_size: int, shared: np.ndarray | None) -> Batche
                 record = read_fits_spectrum(file)
             except RecordError as error:
                 collector.skip(None, error)
+                continue
+            except Exception as error:  # noqa: BLE001 (a reader bug or an astropy surprise refuses this file only)
+                collector.skip(None, internal_error(error, f"reading {file}"))
                 continue
             collector.add(record["spectrum_id"], record["wavelength"], record["flux"], record["ivar"])
         yield collector.finish()

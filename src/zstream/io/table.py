@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zstream.errors import UserError
+from zstream.io.limits import check_arrow_depth
 from zstream.io.reasons import Reason, RecordError, Reject
 from zstream.io.records import SpectrumBatch
 from zstream.io.schema import SHARED_WAVELENGTH_KEY, SPECTRUM_SCHEMA
@@ -82,10 +83,12 @@ def table_to_spectra(
     Raises
     ------
     RecordError
-        ``missing_field`` or ``wrong_type`` when a whole column is absent or mistyped.
+        ``missing_field`` or ``wrong_type`` when a whole column is absent, repeated or mistyped;
+        ``too_deep`` when a column type nests deeper than ``MAX_DEPTH``.
     """
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
+    check_arrow_depth(table.schema)
     if wavelength is None:
         wavelength = shared_wavelength_of(table.schema)
     _require_columns(table, wavelength is not None)
@@ -109,14 +112,28 @@ def table_to_spectra(
             schema_version=versions[row],
         )
     extra_names = [name for name in table.column_names if name not in RECORD_COLUMNS]
-    extra = table.select(extra_names).take(collector.kept) if extra_names else None
+    extra = table.select(extra_names).take(pa.array(collector.kept, pa.int64())) if extra_names else None
     return collector.finish(extra)
 
 
 def shared_wavelength_of(schema: pa.Schema) -> np.ndarray | None:
-    """The shared wavelength grid stored in ``schema`` metadata, or None."""
+    """The shared wavelength grid stored in ``schema`` metadata, or None.
+
+    Raises
+    ------
+    RecordError
+        ``wrong_type`` when the metadata is not a JSON list of numbers.
+    """
     raw = (schema.metadata or {}).get(SHARED_WAVELENGTH_KEY)
-    return None if raw is None else np.asarray(orjson.loads(raw), dtype=np.float64)
+    if raw is None:
+        return None
+    try:
+        grid = np.asarray(orjson.loads(raw), dtype=np.float64)
+    except (TypeError, ValueError):
+        grid = None
+    if grid is None or grid.ndim != 1:
+        raise RecordError(Reason.WRONG_TYPE, f"schema metadata {SHARED_WAVELENGTH_KEY.decode()} is not a JSON list of wavelengths")
+    return grid
 
 
 def _common_grid(wavelengths: list[np.ndarray]) -> np.ndarray:
@@ -144,6 +161,9 @@ def _is_number(data_type: pa.DataType) -> bool:
 
 
 def _require_columns(table: pa.Table, has_shared_wavelength: bool) -> None:
+    repeated = sorted({name for name in table.column_names if name in RECORD_COLUMNS and table.column_names.count(name) > 1})
+    if repeated:
+        raise RecordError(Reason.WRONG_TYPE, f"column(s) {', '.join(repeated)} appear more than once")
     required = ["spectrum_id", "flux", "ivar"] + ([] if has_shared_wavelength else ["wavelength"])
     missing = [name for name in required if name not in table.column_names]
     if missing:
@@ -171,7 +191,8 @@ def _list_rows(
     values = array.values
     if pa.types.is_boolean(values.type):
         values = pc.fill_null(values, False)
-    values = values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # flux beyond float32 becomes inf, then a masked pixel
+        values = values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
     offsets = array.offsets.to_numpy()
     valid = array.is_valid().to_numpy(zero_copy_only=False)
     return [values[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(n_rows)]

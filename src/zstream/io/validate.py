@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from zstream.io.reasons import Reason, RecordError, Reject
+from zstream.io.limits import check_id_length, check_pixel_count
+from zstream.io.reasons import Reason, RecordError, Reject, internal_error
 from zstream.io.records import SpectrumBatch
 from zstream.io.schema import SCHEMA_VERSION
 
@@ -40,7 +41,7 @@ def check_spectrum(
     Parameters
     ----------
     wavelength : array_like, shape (n,)
-        Observed wavelengths in Å; must be finite and strictly increasing.
+        Observed wavelengths in Å; must be finite, positive and strictly increasing.
     flux, ivar : array_like, shape (n,)
         Flux density and inverse variance; NaN/inf pixels are masked and counted.
     mask : array_like of bool, shape (n,), optional
@@ -53,16 +54,18 @@ def check_spectrum(
     Raises
     ------
     RecordError
-        ``empty_spectrum``, ``length_mismatch``, ``nonfinite_wavelength``,
-        ``unsorted_wavelength`` or ``negative_ivar``.
+        ``field_too_large``, ``empty_spectrum``, ``length_mismatch``, ``nonfinite_wavelength``,
+        ``nonpositive_wavelength``, ``unsorted_wavelength`` or ``negative_ivar``.
     """
     wavelength = np.asarray(wavelength, dtype=np.float64)
-    flux = np.array(flux, dtype=np.float32)
+    with np.errstate(over="ignore"):  # flux beyond float32 becomes inf, then a masked pixel
+        flux = np.array(flux, dtype=np.float32)
     ivar = np.array(ivar, dtype=np.float64)
     lengths = {"wavelength": wavelength.size, "flux": flux.size, "ivar": ivar.size}
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         lengths["mask"] = mask.size
+    check_pixel_count(max(lengths.values()))
     if max(lengths.values()) == 0:
         raise RecordError(Reason.EMPTY_SPECTRUM, "wavelength, flux and ivar are empty")
     if len(set(lengths.values())) > 1:
@@ -72,6 +75,11 @@ def check_spectrum(
     if n_bad_wavelength:
         raise RecordError(
             Reason.NONFINITE_WAVELENGTH, f"{n_bad_wavelength} of {wavelength.size} wavelengths are NaN/inf/null"
+        )
+    n_nonpositive = int(np.count_nonzero(wavelength <= 0))
+    if n_nonpositive:
+        raise RecordError(
+            Reason.NONPOSITIVE_WAVELENGTH, f"{n_nonpositive} of {wavelength.size} wavelengths are ≤ 0 Å; give observed λ in Å"
         )
     n_not_increasing = int(np.count_nonzero(np.diff(wavelength) <= 0))
     if n_not_increasing:
@@ -99,21 +107,24 @@ def check_spectrum_id(value: object) -> str:
     ------
     RecordError
         ``missing_field`` (None or empty), ``invalid_utf8_id`` (bytes or str that
-        are not valid UTF-8) or ``wrong_type``.
+        are not valid UTF-8), ``field_too_large`` (longer than ``MAX_ID_CHARS``) or ``wrong_type``.
     """
     if value is None or value == "" or value == b"":
         raise RecordError(Reason.MISSING_FIELD, "spectrum_id is missing or empty")
     if isinstance(value, bytes):
         try:
-            return value.decode("utf-8")
+            value = value.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise RecordError(Reason.INVALID_UTF8_ID, f"spectrum_id {value!r} is not valid UTF-8 ({error.reason})") from None
+            raise RecordError(
+                Reason.INVALID_UTF8_ID, f"spectrum_id {value[:80]!r} is not valid UTF-8 ({error.reason})"
+            ) from None
     if not isinstance(value, str):
         raise RecordError(Reason.WRONG_TYPE, f"spectrum_id must be a string, got {type(value).__name__}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise RecordError(Reason.INVALID_UTF8_ID, f"spectrum_id {ascii(value)} is not valid UTF-8") from None
+        raise RecordError(Reason.INVALID_UTF8_ID, f"spectrum_id {ascii(value[:80])} is not valid UTF-8") from None
+    check_id_length(value)
     return value
 
 
@@ -130,7 +141,7 @@ def check_schema_version(value: object) -> None:
     if value is not None and value != SCHEMA_VERSION:
         raise RecordError(
             Reason.UNKNOWN_SCHEMA_VERSION,
-            f"schema_version {value!r} is not supported (this build reads {SCHEMA_VERSION!r}); upgrade zstream",
+            f"schema_version {ascii(value)[:80]} is not supported (this build reads {SCHEMA_VERSION!r}); upgrade zstream",
         )
 
 
@@ -161,7 +172,10 @@ class BatchCollector:
         z: float | None = None,
         schema_version: object = None,
     ) -> None:
-        """Check one raw record; keep it or record a reject. ``None`` arrays count as missing fields."""
+        """Check one raw record; keep it or record a reject. ``None`` arrays count as missing fields.
+
+        An unexpected exception while checking is the record's ``internal_error`` reject, never the caller's.
+        """
         position = self._position
         self._position += 1
         readable = readable_id(spectrum_id)
@@ -174,6 +188,9 @@ class BatchCollector:
             checked = check_spectrum(wavelength, flux, ivar, mask)
         except RecordError as error:
             self._reject(readable, error)
+            return
+        except Exception as error:  # noqa: BLE001 (a bug must cost one record, not the batch)
+            self._reject(readable, internal_error(error, f"checking spectrum {readable!r}"))
             return
         self.spectrum_id.append(spectrum_id)
         self.spectra.append(checked)
