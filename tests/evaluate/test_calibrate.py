@@ -99,7 +99,7 @@ def test_legacy_calibration_names_the_missing_class():
 
 
 def test_cli_calibrate_writes_a_model_that_applies_to_the_results_file(tmp_path, capsys):
-    results, truth = make_scanned_population(800, seed=21)
+    results, truth = make_scanned_population(400, seed=21)
     write_results(tmp_path / "results.parquet", results)
     pq.write_table(truth, tmp_path / "truth.parquet")
     code = main(["calibrate", "--results", str(tmp_path / "results.parquet"), "--truth",

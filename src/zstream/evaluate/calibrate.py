@@ -39,6 +39,7 @@ from zstream.evaluate.score import join_results, log10_delta_chi2
 
 if TYPE_CHECKING:
     from zstream.redshift.reliability import Feature, ReliabilityModel, Target
+
 UNUSED_WARNING_BITS = ("SMALL_DELTA_CHI2", "ALL_MASKED")
 """Warning bits that are not features: SMALL_DELTA_CHI2 restates the old Δχ² cut, and an
 ALL_MASKED row has no redshift (its probabilities are 0 by definition)."""
@@ -77,8 +78,9 @@ def candidate_features() -> tuple[Feature, ...]:
     )
 
 
-C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 11))
-"""Inverse L2 strengths tried for each target (standardised features)."""
+C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 6))
+"""Inverse L2 strengths tried for each target, a decade apart (standardised features; finer steps changed
+no held-out Brier score by more than 0.001)."""
 
 RELIABILITY_BINS = 10
 """Equal-width probability bins of the reliability curves and the expected calibration error."""
@@ -191,7 +193,8 @@ def calibration_figures(probability: np.ndarray, positive: np.ndarray, bins: int
     brier = float(np.mean((probability - outcome) ** 2)) if outcome.size else None
     baseline = prevalence * (1.0 - prevalence)
     clipped = np.clip(probability, 1e-15, 1.0 - 1e-15)
-    log_loss = float(-np.mean(outcome * np.log(clipped) + (1.0 - outcome) * np.log1p(-clipped))) if outcome.size else None
+    log_loss = (float(-np.mean(outcome * np.log(clipped) + (1.0 - outcome) * np.log1p(-clipped)))
+                if outcome.size else None)
     which = np.minimum((probability * bins).astype(np.int64), bins - 1)
     count = np.bincount(which, minlength=bins)
     filled = count > 0
@@ -291,9 +294,10 @@ def fit_reliability(
     truth : pyarrow.Table
         Its truth table (``zstream simulate``).
     candidates : tuple of Feature, optional
-        Features to try (default :func:`candidate_features`). One whose input is absent, all-null or constant on the fitted rows
-        is skipped (listed in ``provenance["skipped_features"]``); a numeric one with some
-        nulls gets a missing indicator.
+        Features to try (default :func:`candidate_features`). One whose input is absent,
+        all-null or constant on the fitted rows, or whose column repeats an earlier one, is
+        skipped (listed in ``provenance["skipped_features"]``); a numeric one with some nulls
+        gets a missing indicator.
     quadratic : bool
         Also every square and pairwise product of the (standardised) numeric features, so each
         logit is a quadratic form: on simulated tuning sets this halves the Brier score of
@@ -319,6 +323,7 @@ def fit_reliability(
     """
     # imported here: only fitting needs scikit-learn, and zstream.redshift loads torch
     from sklearn import __version__ as sklearn_version
+    from threadpoolctl import threadpool_limits
 
     from zstream.redshift.reliability import (
         TARGETS,
@@ -338,9 +343,10 @@ def fit_reliability(
                for name in TARGETS}
     for name in TARGETS:  # every target is checked before any is fitted
         _check_outcomes(name, labels[name][members[name]], folds)
-    targets = {name: _fit_target(name, design[members[name]], labels[name][members[name]], names, folds, seed,
-                                 min_purity if name == "p_source" else None)
-               for name in TARGETS}
+    with threadpool_limits(1):  # BLAS threads only add overhead to fits this small
+        targets = {name: _fit_target(name, design[members[name]], labels[name][members[name]], names, folds, seed,
+                                     min_purity if name == "p_source" else None)
+                   for name in TARGETS}
     record = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "zstream_version": __version__,
@@ -453,7 +459,8 @@ def _fit_features(rows: pa.Table, candidates: tuple[Feature, ...],
                 add(Feature(f"{first}^2" if first == second else f"{first}*{second}", "product",
                             factors=(first, second)))
     if not features:
-        raise UserError("calibration: no usable feature in the results (Δχ², robustness, ... all missing or constant)")
+        raise UserError("calibration: no usable feature in the results (Δχ², robustness, ... all missing or "
+                        "constant); check the scan output")
     return tuple(features), skipped
 
 
@@ -470,14 +477,16 @@ def _fit_target(name: str, design: np.ndarray, positive: np.ndarray, names: tupl
     out_of_fold = {}
     for strength in C_GRID:
         estimator = LogisticRegression(C=strength, max_iter=2000)
-        out_of_fold[strength] = cross_val_predict(estimator, design, positive, cv=splitter, method="predict_proba")[:, 1]
+        predicted = cross_val_predict(estimator, design, positive, cv=splitter, method="predict_proba")
+        out_of_fold[strength] = predicted[:, 1]
     figures = {strength: calibration_figures(p, positive) for strength, p in out_of_fold.items()}
     strength = min(C_GRID, key=lambda c: figures[c]["log_loss"])
     probability = out_of_fold[strength]
     if name == "p_blend":
         point, rule = roc_closest_threshold(probability, positive), "ROC point closest to (FPR 0, TPR 1)"
     elif min_purity is not None:
-        point, rule = min_purity_threshold(probability, positive, min_purity), f"most complete with purity ≥ {min_purity:g}"
+        point = min_purity_threshold(probability, positive, min_purity)
+        rule = f"most complete with purity ≥ {min_purity:g}"
     else:
         point, rule = max_f1_threshold(probability, positive), "maximum F1"
     final = LogisticRegression(C=strength, max_iter=2000).fit(design, positive)

@@ -96,7 +96,7 @@ def reliability_diagram(figures: dict[str, dict], path: Path) -> Path:
         line, = axes.plot(curve["predicted"], curve["observed"], lw=1, label=f"{name} (Brier {entry['brier']:.3f})")
         axes.scatter(curve["predicted"], curve["observed"], s=sizes, color=line.get_color(), zorder=3)
     axes.set(xlabel="predicted probability (bin mean)", ylabel="observed fraction", xlim=(0, 1), ylim=(0, 1.02),
-             title="Reliability diagram (marker area ∝ spectra per bin)")
+             title="Reliability diagram (larger markers: more spectra)")
     axes.legend(loc="upper left")
     return _save(figure, path)
 

@@ -140,8 +140,10 @@ def _write_plots(report: dict, out_dir: Path, results, truth, gallery) -> dict[s
         written["reliability"] = plots.reliability_diagram(calibrated, out_dir / "reliability.png")
     if "p_blend" in reliability:
         p_blend = reliability["p_blend"]
-        written["p_blend_roc"] = plots.blend_roc(p_blend["roc"], p_blend["auc"], (None, None),
-                                                 out_dir / "p_blend_roc.png", title="p_blend ROC (true sources)")
+        scanner_flags = report["thresholds"]["blend_delta_chi2"] is None  # then is_blend = p_blend ≥ its threshold
+        point = (blend["fpr"], blend["tpr"]) if scanner_flags else (None, None)
+        written["p_blend_roc"] = plots.blend_roc(p_blend["roc"], p_blend["auc"], point, out_dir / "p_blend_roc.png",
+                                                 title="p_blend ROC (true sources)")
     for rank, item in enumerate(gallery):
         written[f"worst_{rank:02d}"] = plots.gallery_item(item, out_dir / f"worst_{rank:02d}.png")
     return written

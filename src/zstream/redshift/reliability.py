@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from zstream.errors import UserError
 
@@ -154,10 +155,10 @@ class Feature:
             bits = np.nan_to_num(_floats(table, self.column), nan=0.0).astype(np.int64)
             return ((bits & int(self.value)) != 0).astype(np.float64)
         if self.kind == "category":
-            if self.column not in table.column_names:
+            if self.column not in table.column_names or pa.types.is_null(table.column(self.column).type):
                 return np.zeros(table.num_rows)
-            levels = table.column(self.column).to_pylist()
-            return np.array([level == self.value for level in levels], dtype=np.float64)
+            equal = pc.fill_null(pc.equal(table.column(self.column), pa.scalar(self.value)), False)
+            return np.asarray(equal.to_numpy(zero_copy_only=False), dtype=np.float64)
         x = _floats(table, self.column)
         if self.minus is not None:
             x = x - _floats(table, self.minus)
@@ -298,7 +299,8 @@ class ReliabilityModel:
         for name, values in columns.items():
             if name in results.column_names:
                 index = results.column_names.index(name)
-                results = results.set_column(index, results.schema.field(index), values.cast(results.schema.field(index).type))
+                kept = results.schema.field(index)
+                results = results.set_column(index, kept, values.cast(kept.type))
             else:
                 results = results.append_column(name, values)
         return results
@@ -324,7 +326,8 @@ class ReliabilityModel:
             Not a calibration file, another format version, or inconsistent content.
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise UserError(f"not a zstream calibration file (format is not {FORMAT!r}); write one with zstream calibrate")
+            raise UserError(f"not a zstream calibration file (format is not {FORMAT!r}); "
+                            "write one with zstream calibrate")
         if data.get("format_version") != FORMAT_VERSION:
             raise UserError(f"calibration file version {data.get('format_version')!r} is not {FORMAT_VERSION}; "
                             "recalibrate with this zstream (zstream calibrate)")
@@ -391,8 +394,8 @@ def has_redshift(results: pa.Table) -> np.ndarray:
 
 
 def _floats(table: pa.Table, name: str) -> np.ndarray:
-    """Column as float64 with NaN for nulls; all-NaN when the table lacks it."""
-    if name not in table.column_names:
+    """Column as float64 with NaN for nulls; all-NaN when the table lacks it or it has only nulls (null type)."""
+    if name not in table.column_names or pa.types.is_null(table.column(name).type):
         return np.full(table.num_rows, np.nan)
     column = table.column(name)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
