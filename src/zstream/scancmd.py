@@ -39,9 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "scan",
         help="measure redshifts (χ²(z) scan with non-negative template fits), source and blend flags",
         description=(
-            "For every spectrum of INPUT: χ²(z) on the trial grid with non-negative coefficients of the basis, "
-            "sub-grid refinement and z_err from the χ² curvature, Δχ² and robustness (seed 002, Eqs. 7-8), "
-            "is_source from the Δχ² threshold, and a blend rescan with the basis augmented by the best fit. "
+            "For every spectrum of INPUT and every spectral class of the basis: χ²(z) on the class's trial grid "
+            "with non-negative coefficients (sky-residual shapes fitted with free sign when the input has a sky "
+            "column), its best minima refined exactly and ranked over all classes, z_err from the χ² curvature, "
+            "Δχ² and robustness against the best rival (Bourahma et al. 2026, Eqs. 7-8), and a blend rescan with "
+            "the galaxy basis augmented by the best fit. With --calibration, p_source, p_z_ok and p_blend come "
+            "from the calibrated model and set is_source and is_blend; otherwise the Δχ² thresholds do. "
             "Refused records go to the rejects file. Results stream out in input order."
         ),
     )
@@ -49,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--basis", type=Path, required=True, help="basis file written by `zstream fit` (.parquet)")
     parser.add_argument("--out", type=Path, required=True, help="results file (.parquet or .jsonl)")
     parser.add_argument("--rejects", type=Path, help="refused records (default: <out>.rejects.<suffix>)")
+    parser.add_argument("--calibration", type=Path,
+                        help="reliability model written by `zstream calibrate` (.json): p_source, p_z_ok, p_blend")
     parser.add_argument("--thresholds", type=Path, help="TOML with [thresholds] source_log10_delta_chi2, blend_delta_chi2")
     parser.add_argument("--source-threshold", type=float, help="is_source when log10 Δχ² exceeds this (default -2)")
     parser.add_argument("--blend-threshold", type=float, help="is_blend when the rescan's Δχ² exceeds this (default 0.011)")
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``zstream scan``: returns 0 (rejected records are reported, not an error)."""
     from zstream.io.basis import load_basis
     from zstream.redshift import ScanConfig
+    from zstream.redshift.reliability import ReliabilityModel
 
     suffix = args.out.suffix.lower()
     if suffix not in PARQUET_SUFFIXES + JSONL_SUFFIXES:
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         settings["blend_delta_chi2"] = args.blend_threshold
     config = ScanConfig.from_toml(args.thresholds, **settings) if args.thresholds else ScanConfig(**settings)
     basis = load_basis(args.basis)
+    reliability = ReliabilityModel.load(args.calibration) if args.calibration else None
     rejects_path = args.rejects or args.out.with_name(f"{args.out.stem}.rejects{suffix}")
     keep = set(args.keep_chi2)
     curves_path = (args.chi2_out or args.out.with_name(f"{args.out.stem}.chi2.parquet")) if keep or args.keep_chi2_all else None
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     rejects: list[Reject] = []
     counts = {"results": 0, "sources": 0, "blends": 0}
     started = time.perf_counter()
-    worker_args = (basis, config, args.device)
+    worker_args = (basis, config, args.device, reliability)
     with _ResultSink(args.out) as sink, _CurveSink(curves_path) as curve_sink, \
             _executor(args.workers, worker_args) as executor, \
             tqdm(unit=" spectra", desc="scan", file=sys.stderr, disable=args.quiet) as progress:
@@ -140,12 +147,12 @@ class _InlineExecutor(Executor):
         return future
 
 
-def _start_worker(basis, config, device: str) -> None:
+def _start_worker(basis, config, device: str, reliability=None) -> None:
     """Build this worker's scanner once (template transforms are cached in it)."""
     from zstream.redshift import Scanner
 
     global _WORKER_SCANNER
-    _WORKER_SCANNER = Scanner(basis, config, device=device)
+    _WORKER_SCANNER = Scanner(basis, config, device=device, reliability=reliability)
 
 
 def _scan_batch(batch: SpectrumBatch, keep: set[str]) -> tuple[pa.Table, pa.Table]:

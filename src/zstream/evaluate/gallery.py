@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.redshift import Scanner
+from zstream.redshift.classes import class_blocks
 
 
 @dataclass
@@ -95,15 +96,15 @@ def build_gallery(
     models: dict[str, np.ndarray] = {}
     if basis is not None and ids:
         rows = [position[i] for i in ids]
-        subset = SpectrumBatch(ids, [spectra.wavelength[r] for r in rows], [spectra.flux[r] for r in rows],
-                               [spectra.ivar[r] for r in rows])
-        output = Scanner(basis).run(subset, keep_chi2=ids)
+        output = Scanner(basis).run(spectra.take(rows), keep_chi2=ids)
         curves = output.curves
+        blocks = class_blocks(basis)
         for row in output.results.to_pylist():
             if row["z"] is not None:
                 wavelength = spectra.wavelength[position[row["spectrum_id"]]]
                 coefficients = np.asarray(row["coefficients"], dtype=np.float64)
-                models[row["spectrum_id"]] = observed_model(basis, coefficients, row["z"], wavelength)
+                own = Basis(basis.templates[blocks[row["spectype"]]], basis.grid, basis.version)
+                models[row["spectrum_id"]] = observed_model(own, coefficients, row["z"], wavelength)
     curve_of = {row["spectrum_id"]: row for row in curves.to_pylist()} if curves is not None else {}
     items = []
     for case in cases:

@@ -78,7 +78,9 @@ def score(
     dict
         ``counts``, ``thresholds``, ``redshift`` (``overall``, ``selected``, ``by_class``,
         ``by_z_bin``, ``by_line_snr``, ``blends``), ``detection`` (at the threshold, per class,
-        ``curve``), ``blend`` (at the threshold, ``auc``, ``roc``) and ``worst``.
+        ``curve``), ``blend`` (at the threshold, ``auc``, ``roc``; scored by ``p_blend`` when the
+        results carry it, else ``blend_score``), ``classification`` (spectral class right among
+        true sources, when both tables have ``spectype``) and ``worst``.
 
     Raises
     ------
@@ -110,6 +112,7 @@ def score(
         "redshift": _redshift_section(data, single, selected, z_bins, tolerance),
         "detection": _detection_section(data, source_score, selected),
         "blend": _blend_section(data, flagged),
+        "classification": _classification_section(data),
         "worst": _worst_cases(data, single, source_score),
     }
 
@@ -164,6 +167,12 @@ def join_results(results: pa.Table, truth: pa.Table) -> dict[str, np.ndarray]:
     }
     if "line_snr" in truth.column_names:
         data["line_snr"] = _numpy(truth.column("line_snr"), np.nan)
+    if "p_blend" in results.column_names and results.column("p_blend").null_count < results.num_rows:
+        data["blend_score"] = from_results("p_blend", np.nan)
+    if "spectype" in results.column_names and "spectype" in truth.column_names:
+        predicted = np.array(results.column("spectype").to_pylist() + [None], dtype=object)
+        data["spectype_pred"] = predicted[index]  # index −1 (no result) picks the trailing None
+        data["spectype_true"] = np.array(truth.column("spectype").to_pylist(), dtype=object)
     return data
 
 
@@ -239,6 +248,20 @@ def _blend_section(data: dict, flagged: np.ndarray) -> dict:
         "fp": at_threshold["fp"],
         "auc": roc_auc(scores, positive),
         "roc": {"threshold": roc["threshold"].tolist(), "tpr": roc["completeness"].tolist(), "fpr": roc["fpr"].tolist()},
+    }
+
+
+def _classification_section(data: dict) -> dict:
+    """Share of true sources whose spectral class (GALAXY, QSO, STAR) is right, overall and per true class."""
+    if "spectype_true" not in data:
+        return {"accuracy": None, "n": 0, "by_spectype": {}}
+    sources = data["is_source"]
+    right = data["spectype_pred"][sources] == data["spectype_true"][sources]
+    truth = data["spectype_true"][sources]
+    return {
+        "accuracy": float(right.mean()) if right.size else None,
+        "n": int(right.size),
+        "by_spectype": {str(c): float(right[truth == c].mean()) for c in sorted(set(truth) - {None})},
     }
 
 
