@@ -227,8 +227,8 @@ def reliability_figures(results: pa.Table, truth: pa.Table, bins: int = RELIABIL
     -------
     dict
         Per probability column present with values, :func:`calibration_figures` on the
-        matched rows with a probability (``p_blend``: true sources only), plus, for
-        ``p_blend``, its ``roc`` (``tpr``, ``fpr``). Empty when no column is present.
+        matched rows with a probability (``p_blend``: true sources only). Empty when no
+        column is present.
     """
     rows, labels = labelled_rows(results, truth)
     figures = {}
@@ -238,9 +238,6 @@ def reliability_figures(results: pa.Table, truth: pa.Table, bins: int = RELIABIL
         probability = np.asarray(rows.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
         member = ~np.isnan(probability) & (labels["is_source"] if name == "p_blend" else True)
         figures[name] = calibration_figures(probability[member], labels[name][member], bins)
-        if name == "p_blend":
-            roc = threshold_curve(probability[member], labels[name][member])
-            figures[name]["roc"] = {"tpr": roc["completeness"].tolist(), "fpr": roc["fpr"].tolist()}
     return figures
 
 
