@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         settings["source_log10_delta_chi2"] = args.source_threshold
     if args.blend_threshold is not None:
         settings["blend_delta_chi2"] = args.blend_threshold
+    if args.calibration:
+        settings["reliability"] = ReliabilityModel.load(args.calibration)
     config = ScanConfig.from_toml(args.thresholds, **settings) if args.thresholds else ScanConfig(**settings)
     basis = load_basis(args.basis)
-    reliability = ReliabilityModel.load(args.calibration) if args.calibration else None
     rejects_path = args.rejects or args.out.with_name(f"{args.out.stem}.rejects{suffix}")
     keep = set(args.keep_chi2)
     curves_path = (args.chi2_out or args.out.with_name(f"{args.out.stem}.chi2.parquet")) if keep or args.keep_chi2_all else None
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     rejects: list[Reject] = []
     counts = {"results": 0, "sources": 0, "blends": 0}
     started = time.perf_counter()
-    worker_args = (basis, config, args.device, reliability)
+    worker_args = (basis, config, args.device)
     with _ResultSink(args.out) as sink, _CurveSink(curves_path) as curve_sink, \
             _executor(args.workers, worker_args) as executor, \
             tqdm(unit=" spectra", desc="scan", file=sys.stderr, disable=args.quiet) as progress:
@@ -147,12 +148,12 @@ class _InlineExecutor(Executor):
         return future
 
 
-def _start_worker(basis, config, device: str, reliability=None) -> None:
+def _start_worker(basis, config, device: str) -> None:
     """Build this worker's scanner once (template transforms are cached in it)."""
     from zstream.redshift import Scanner
 
     global _WORKER_SCANNER
-    _WORKER_SCANNER = Scanner(basis, config, device=device, reliability=reliability)
+    _WORKER_SCANNER = Scanner(basis, config, device=device)
 
 
 def _scan_batch(batch: SpectrumBatch, keep: set[str]) -> tuple[pa.Table, pa.Table]:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     def scan_set(seed: int, n: int, prefix: str, config: SimConfig, reliability: ReliabilityModel | None) -> None:
         batch, truth = simulate(n, seed, config, progress=True)
-        scanner = Scanner(basis, ScanConfig(), device=args.device, reliability=reliability)
+        scanner = Scanner(basis, ScanConfig(reliability=reliability), device=args.device)
         started = time.perf_counter()
         tables = [scanner.scan(batch.take(range(start, min(start + SCAN_CHUNK, n))))
                   for start in tqdm(range(0, n, SCAN_CHUNK), desc=f"scan {prefix}", unit="chunk")]

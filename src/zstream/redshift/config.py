@@ -11,6 +11,7 @@ import numpy as np
 
 from zstream.errors import UserError
 from zstream.redshift.classes import SPECTYPES, STAR_Z_RANGE
+from zstream.redshift.reliability import ReliabilityModel
 from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION
 
 THRESHOLD_KEYS = {"source_log10_delta_chi2", "blend_delta_chi2"}
@@ -52,6 +53,9 @@ class ScanConfig:
     sky_variance_fraction : float
         Sky-line residual RMS, as a fraction of the sky-line flux, added to the variance of
         spectra that carry a ``sky`` column.
+    reliability : ReliabilityModel or None
+        Calibration from ``zstream calibrate``: results get ``p_source``, ``p_z_ok`` and
+        ``p_blend``, and ``is_source`` / ``is_blend`` follow its thresholds instead of the Δχ² cuts.
     """
 
     z_min: float = 0.0
@@ -68,6 +72,7 @@ class ScanConfig:
     class_z_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: {"STAR": STAR_Z_RANGE})
     n_candidates: int = 3
     sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
+    reliability: ReliabilityModel | None = None
 
     def __post_init__(self) -> None:
         if not (self.z_min > -1.0 and self.z_max > self.z_min and self.z_step > 0):

@@ -8,8 +8,9 @@ redshifts all at once (:mod:`~zstream.redshift.zscan`), and refine its best few
 minima exactly (:mod:`~zstream.redshift.fitz`). The candidates of all classes
 are ranked by exact χ² (:mod:`~zstream.redshift.candidates`); the blend rescan
 then augments the galaxy templates with the best-fit model. A calibration file
-(:mod:`~zstream.redshift.reliability`), when given, turns the features of each
-result into ``p_source``, ``p_z_ok`` and ``p_blend`` and the decisions follow them.
+(``ScanConfig.reliability``, :mod:`~zstream.redshift.reliability`), when given,
+turns the features of each result into ``p_source``, ``p_z_ok`` and ``p_blend``
+and the decisions follow them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
 from zstream.redshift.fitz import blend_score, refine_minimum, score_curve
 from zstream.redshift.observed import PreparedSpectrum, group_by_window, prepare_batch
-from zstream.redshift.reliability import ReliabilityModel
 from zstream.redshift.zscan import ShiftTables, solve_at_shifts, solve_blend_at_shifts
 from zstream.redshift.zwarning import ZWarning
 
@@ -119,13 +119,10 @@ class Scanner:
     basis : Basis
         Templates ``(k, n_pixels)`` on their log-λ grid, with their class blocks in ``meta``.
     config : ScanConfig
-        Trial redshifts, thresholds and batching.
+        Trial redshifts, thresholds or calibration, and batching.
     device : str or torch.device, optional
         Where the numerics run (``None``: CUDA when present). Tables, solves and χ² are
         float64 on every device (:mod:`~zstream.redshift.zscan` says why).
-    reliability : ReliabilityModel, optional
-        Calibration giving ``p_source``, ``p_z_ok``, ``p_blend``; ``is_source`` and ``is_blend``
-        then follow its thresholds instead of the Δχ² cuts of ``config``.
 
     Raises
     ------
@@ -135,17 +132,10 @@ class Scanner:
         When the basis templates are not a finite ``(k, n_pixels)`` array on the basis grid.
     """
 
-    def __init__(
-        self,
-        basis: Basis,
-        config: ScanConfig | None = None,
-        device=None,
-        reliability: ReliabilityModel | None = None,
-    ) -> None:
+    def __init__(self, basis: Basis, config: ScanConfig | None = None, device=None) -> None:
         self.basis = basis
         self.config = config or ScanConfig()
         self.device = resolve_device(device)
-        self.reliability = reliability
         templates = np.asarray(basis.templates, dtype=np.float64)
         if templates.ndim != 2 or templates.shape[1] != basis.grid.n_pixels or not np.isfinite(templates).all():
             raise ValueError(
@@ -202,8 +192,8 @@ class Scanner:
                     if curve is not None:
                         curves.append({"spectrum_id": batch.spectrum_id[i], **curve})
         results = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
-        if self.reliability is not None:
-            results = self.reliability.apply(results)
+        if self.config.reliability is not None:
+            results = self.config.reliability.apply(results)
         return ScanOutput(results, pa.Table.from_pylist(curves, schema=CURVE_SCHEMA))
 
     def _scan_class(self, scan: ClassScan, spectra: list[PreparedSpectrum], start: int, length: int) -> ClassCurves:
