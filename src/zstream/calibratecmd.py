@@ -20,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Fit the reliability model on a labelled tuning set (results of zstream scan + truth of zstream "
             "simulate): calibrated probabilities p_source (a real source), p_z_ok (a real source with the right "
-            "redshift) and p_blend (a blend, among real sources), each a logistic regression on transformed "
-            "features of the result (Δχ², robustness, candidate gap, χ²/dof, z_err/(1+z), spike score, blend "
-            "score, warning bits, spectype). Writes readable JSON that the scanner applies with numpy only. "
+            "redshift) and p_blend (a blend, among real sources), each a logistic regression, quadratic in "
+            "transformed features of the result (Δχ², robustness, candidate gap, χ²/dof, z_err/(1+z), spike "
+            "score, blend score; plus warning bits and spectype). Writes readable JSON that the scanner applies "
+            "with numpy only. "
             "Decision thresholds: p_source at maximum F1 (or --min-purity), p_blend at the ROC point closest "
             "to (0, 1). An --out ending in .toml writes the older [thresholds] table (log10 Δχ² and blend "
             "Δχ² cuts) instead. Calibrate on a tuning set, never on the set you report."
