@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from zstream.errors import UserError
+from zstream.grid import LogGrid
 from zstream.redshift.classes import SPECTYPES, STAR_Z_RANGE
 from zstream.redshift.reliability import ReliabilityModel
 from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION
@@ -111,11 +112,13 @@ class ScanConfig:
         """Trial-z range of a spectral class."""
         return self.class_z_ranges.get(spectype, (self.z_min, self.z_max))
 
-    def class_z_grid(self, spectype: str) -> np.ndarray:
-        """Trial redshifts of a class: its range in steps of ``z_step``, both ends included."""
+    def trial_shifts(self, grid: LogGrid, spectype: str) -> np.ndarray:
+        """Trial pixel shifts of a class on ``grid``: its z range in steps of ``z_step`` (both ends
+        included), snapped to whole shifts, one per shift where the grid is the finer."""
         lo, hi = self.z_range(spectype)
         n = int(math.floor((hi - lo) / self.z_step + 1e-9)) + 1
-        return np.append(lo + self.z_step * np.arange(n, dtype=np.float64), hi)
+        z = np.append(lo + self.z_step * np.arange(n, dtype=np.float64), hi)
+        return np.unique(np.rint(grid.shift_of(z)).astype(np.int64))
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: object) -> "ScanConfig":

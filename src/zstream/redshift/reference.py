@@ -1,21 +1,28 @@
-"""Exhaustive reference: the per-redshift loop of seed 002, written plainly.
+"""Exhaustive reference: the per-redshift loop of Bourahma et al. 2026, written plainly.
 
 For every trial redshift the basis is interpolated to the observed wavelengths
 (rest log10 λ = log10 λ_obs − log10(1 + z)), converted to flux per Å (Eq. 4
 inverted), and the spectrum is fitted by weighted NNLS (scipy.optimize.nnls);
 χ² is the weighted sum of squared residuals over the native pixels (Eq. 6).
-No FFTs, no batching, no shortcuts: this is what the fast path must agree with,
-and the baseline of ``zstream bench scan``.
+:func:`scan_spectrum` does the same work as the scanner: every class of the
+basis on its own trial grid, the sky-residual shapes as free-sign columns (each
+a ± pair of non-negative ones) with the sky-line variance inflation, and the
+blend rescan. No FFTs, no batching, no shortcuts: this is what the fast path
+must agree with, and the baseline of ``zstream bench scan``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
 
 from zstream.io.records import Basis
+from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
+from zstream.redshift.config import ScanConfig
+from zstream.redshift.skylines import inflated_ivar, residual_shapes
 
 
 def design_matrix(basis: Basis, wavelength: np.ndarray, z: float) -> np.ndarray:
@@ -38,9 +45,15 @@ def design_matrix(basis: Basis, wavelength: np.ndarray, z: float) -> np.ndarray:
 
 
 def fit_at(
-    basis: Basis, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, extra: np.ndarray | None = None
+    basis: Basis,
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    z: float,
+    extra: np.ndarray | None = None,
+    nuisance: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """Weighted NNLS fit at one redshift (Eqs. 5–6), optionally with an extra fixed column.
+    """Weighted NNLS fit at one redshift (Eqs. 5–6), optionally with an extra column and nuisance shapes.
 
     Parameters
     ----------
@@ -51,11 +64,14 @@ def fit_at(
     z : float
     extra : ndarray (n,), optional
         An additional non-negative column (the blend rescan's best-fit model), placed first.
+    nuisance : ndarray (j, n), optional
+        Observed-frame shapes fitted with free sign (sky residuals).
 
     Returns
     -------
     chi2 : float
     coefficients : ndarray (k,) or (k + 1,)
+        The non-negative coefficients (the nuisance ones are left out).
     """
     loglam = np.log10(wavelength)
     inside = (loglam >= basis.grid.loglam[0]) & (loglam <= basis.grid.loglam[-1])
@@ -63,9 +79,12 @@ def fit_at(
     design = design_matrix(basis, wavelength[good], z)
     if extra is not None:
         design = np.column_stack([extra[good], design])
+    n_positive = design.shape[1]
+    if nuisance is not None:
+        design = np.column_stack([design, nuisance[:, good].T, -nuisance[:, good].T])
     sigma_inverse = np.sqrt(ivar[good])
     coefficients, residual_norm = scipy.optimize.nnls(design * sigma_inverse[:, None], flux[good] * sigma_inverse)
-    return float(residual_norm**2), coefficients
+    return float(residual_norm**2), coefficients[:n_positive]
 
 
 def chi2_curve(
@@ -75,6 +94,7 @@ def chi2_curve(
     ivar: np.ndarray,
     z_grid: np.ndarray,
     extra: np.ndarray | None = None,
+    nuisance: np.ndarray | None = None,
 ) -> np.ndarray:
     """χ²(z) on the trial grid, one NNLS per trial redshift.
 
@@ -85,35 +105,66 @@ def chi2_curve(
     z_grid : ndarray (n_z,)
     extra : ndarray (n,), optional
         Fixed extra column (blend rescan).
+    nuisance : ndarray (j, n), optional
+        Free-sign shapes (sky residuals).
 
     Returns
     -------
     ndarray (n_z,)
     """
-    return np.array([fit_at(basis, wavelength, flux, ivar, z, extra)[0] for z in z_grid])
+    return np.array([fit_at(basis, wavelength, flux, ivar, z, extra, nuisance)[0] for z in z_grid])
 
 
-def best_fit_model(basis: Basis, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float) -> np.ndarray:
-    """Best-fit model flux per Å at redshift ``z`` on all observed wavelengths, shape ``(n,)``."""
-    _, coefficients = fit_at(basis, wavelength, flux, ivar, z)
-    return design_matrix(basis, wavelength, z) @ coefficients
+@dataclass
+class ReferenceScan:
+    """The exhaustive scan of one spectrum.
+
+    Attributes
+    ----------
+    z, chi2 : dict of str to ndarray
+        Each class's trial redshifts and χ²(z) curve.
+    spectype : str
+        Class of the lowest χ² over all curves, at redshift ``z_best``.
+    z_best : float
+    chi2_blend : ndarray or None
+        The blend rescan on the galaxy class's grid (the first class without galaxies).
+    """
+
+    z: dict[str, np.ndarray]
+    chi2: dict[str, np.ndarray]
+    spectype: str
+    z_best: float
+    chi2_blend: np.ndarray | None
 
 
 def scan_spectrum(
-    basis: Basis, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z_grid: np.ndarray, blend: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The paper's full per-spectrum procedure: scan, then (optionally) the blend rescan.
+    basis: Basis,
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    config: ScanConfig,
+    sky: np.ndarray | None = None,
+) -> ReferenceScan:
+    """The full per-spectrum procedure, one exhaustive fit per class and trial redshift.
 
-    The blend rescan augments the basis at every trial redshift with the best-fit model at the
-    scan's minimum (seed 002, Sect. 4.4 c).
-
-    Returns
-    -------
-    chi2 : ndarray (n_z,)
-    chi2_blend : ndarray (n_z,) or None
+    Every class is scanned on the scanner's trial redshifts (``ScanConfig.trial_shifts``);
+    with ``sky``, its residual shapes are free-sign columns and its lines inflate the variance.
+    The blend rescan augments the galaxy templates at every trial redshift with the best-fit
+    model at the overall minimum (Bourahma et al. 2026, Sect. 4.4 c).
     """
-    chi2 = chi2_curve(basis, wavelength, flux, ivar, z_grid)
-    if not blend:
-        return chi2, None
-    model = best_fit_model(basis, wavelength, flux, ivar, float(z_grid[np.argmin(chi2)]))
-    return chi2, chi2_curve(basis, wavelength, flux, ivar, z_grid, extra=model)
+    nuisance = None
+    if sky is not None:
+        ivar = inflated_ivar(np.asarray(ivar, dtype=np.float64), sky, config.sky_variance_fraction)
+        nuisance = residual_shapes(wavelength, sky)
+    blocks = {name: Basis(basis.templates[rows], basis.grid, basis.version) for name, rows in class_blocks(basis).items()}
+    z = {name: basis.grid.z_of(config.trial_shifts(basis.grid, name)) for name in blocks}
+    chi2 = {name: chi2_curve(blocks[name], wavelength, flux, ivar, z[name], nuisance=nuisance) for name in blocks}
+    spectype = min(chi2, key=lambda name: chi2[name].min())
+    z_best = float(z[spectype][np.argmin(chi2[spectype])])
+    chi2_blend = None
+    if config.blend:
+        _, coefficients = fit_at(blocks[spectype], wavelength, flux, ivar, z_best, nuisance=nuisance)
+        model = design_matrix(blocks[spectype], wavelength, z_best) @ coefficients
+        rescan = DEFAULT_CLASS if DEFAULT_CLASS in blocks else next(iter(blocks))
+        chi2_blend = chi2_curve(blocks[rescan], wavelength, flux, ivar, z[rescan], extra=model, nuisance=nuisance)
+    return ReferenceScan(z, chi2, spectype, z_best, chi2_blend)

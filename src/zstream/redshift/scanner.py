@@ -82,8 +82,7 @@ class ClassScan:
         grid = basis.grid
         z_lo, z_hi = config.z_range(name)
         self.shift_lo, self.shift_hi = shift_range(grid.step, z_lo, z_hi)
-        # trial redshifts snap to whole pixel shifts (one per shift where the grid is finer)
-        self.trial_shift = np.unique(np.rint(grid.shift_of(config.class_z_grid(name))).astype(np.int64))
+        self.trial_shift = config.trial_shifts(grid, name)
         self.z_grid = np.asarray(grid.z_of(self.trial_shift), dtype=np.float64)
         self.trial_lag = torch.as_tensor(self.shift_hi - self.trial_shift, device=device)
         self.shift_bounds = (float(self.trial_shift[0]), float(self.trial_shift[-1]))
