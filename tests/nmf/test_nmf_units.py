@@ -34,35 +34,27 @@ def refit(name: str, a: float, dtype: str, **overrides):
     return fit(a * X, V / a**2, k, dtype=dtype, **{**kwargs, **overrides})
 
 
+AGREEMENT = {"float64": dict(rtol=1e-10, chi2=1e-12, stop=0.0), "float32": dict(rtol=1e-3, chi2=1e-4, stop=0.05)}
+"""float64 agrees to rounding; float32 rounding may move a converged fit's stop by a few % of its iterations."""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", VARIANTS)
 @UNITS
 @given(log10_a=st.floats(-25, 8))
 @example(log10_a=-25.0)
 @example(log10_a=8.0)
-def test_float64_fit_is_the_same_in_any_units(in_counts, name, log10_a):
-    a = 10.0**log10_a
-    base, scaled = in_counts[name, "float64"], refit(name, a, "float64")
-    assert (scaled.n_iter, scaled.converged) == (base.n_iter, base.converged)
-    np.testing.assert_allclose(scaled.chi2, base.chi2, rtol=1e-12)
-    np.testing.assert_allclose(scaled.templates, base.templates, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(scaled.coefficients / a, base.coefficients, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", VARIANTS)
-@UNITS
-@given(log10_a=st.floats(-25, 8))
-@example(log10_a=-25.0)
-@example(log10_a=8.0)
-def test_float32_fit_is_the_same_in_any_units(in_counts, name, log10_a):
-    """Same to float32 rounding; where the fit converges the rounding may move the stop by a few iterations."""
-    a = 10.0**log10_a
-    base, scaled = in_counts[name, "float32"], refit(name, a, "float32")
+def test_fit_is_the_same_in_any_units(in_counts, name, dtype, log10_a):
+    a, agreement = 10.0**log10_a, AGREEMENT[dtype]
+    base, scaled = in_counts[name, dtype], refit(name, a, dtype)
     assert np.isfinite(scaled.templates).all() and np.isfinite(scaled.coefficients).all()
     assert scaled.converged == base.converged
-    assert abs(scaled.n_iter - base.n_iter) <= 0.05 * base.n_iter
-    assert abs(scaled.chi2[-1] / base.chi2[-1] - 1) < 1e-4
-    np.testing.assert_allclose(scaled.templates, base.templates, rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(scaled.coefficients / a, base.coefficients, rtol=1e-3, atol=1e-3 * base.coefficients.max())
+    assert abs(scaled.n_iter - base.n_iter) <= agreement["stop"] * base.n_iter
+    common = min(scaled.n_iter, base.n_iter)
+    np.testing.assert_allclose(scaled.chi2[:common], base.chi2[:common], rtol=agreement["chi2"])
+    np.testing.assert_allclose(scaled.templates, base.templates, rtol=agreement["rtol"], atol=agreement["rtol"])
+    np.testing.assert_allclose(scaled.coefficients / a, base.coefficients, rtol=agreement["rtol"],
+                               atol=agreement["rtol"] * base.coefficients.max())
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -21,6 +21,10 @@ from zstream.errors import UserError
 from zstream.nmf.normalise import noise_unit
 from zstream.nmf.validate import check_block
 
+TILE_BYTES = 1 << 20
+"""On CPU the passes that read a block tile by tile take about this much of each array per tile (an L2
+cache), so a tile read from memory once serves the χ² residual and the template sums."""
+
 
 @dataclass
 class Chunk:
@@ -35,8 +39,9 @@ class Chunk:
     ivar : Tensor (n_rows, n_pixels)
     weighted_flux : Tensor (n_rows, n_pixels)
         V∘X, the expensive invariant of every update rule.
-    workspace : Tensor (n_rows, n_pixels)
-        Scratch space the χ² overwrites with the weighted squared residual.
+    workspace : Tensor (tile_rows, n_pixels)
+        Scratch space the χ² overwrites with the weighted squared residual;
+        its number of rows is the height of the tiles of ``tiles``.
     """
 
     rows: slice
@@ -44,6 +49,17 @@ class Chunk:
     ivar: torch.Tensor
     weighted_flux: torch.Tensor
     workspace: torch.Tensor
+
+    def tiles(self) -> Iterator[tuple[slice, Chunk]]:
+        """Yield ``(local rows, tile)`` for consecutive row tiles as high as the workspace (views, no copies)."""
+        step, n_rows = self.workspace.shape[0], self.flux.shape[0]
+        if step >= n_rows:
+            yield slice(0, n_rows), self
+            return
+        for start in range(0, n_rows, step):
+            local = slice(start, min(start + step, n_rows))
+            yield local, Chunk(slice(self.rows.start + local.start, self.rows.start + local.stop), self.flux[local],
+                               self.ivar[local], self.weighted_flux[local], self.workspace[: local.stop - local.start])
 
 
 @dataclass
@@ -163,9 +179,17 @@ class DeviceChunks:
                 flux_t = flux_t.clamp(min=0)
             weighted = self._buffer("weighted", flux_t.shape) if reuse else torch.empty_like(flux_t)
             torch.mul(flux_t, ivar_t, out=weighted)
-            rows = slice(start, start + flux_t.shape[0])
+            n_rows, n_pixels = flux_t.shape
+            rows = slice(start, start + n_rows)
             start = rows.stop
-            yield Chunk(rows, flux_t, ivar_t, weighted, self._buffer("workspace", flux_t.shape))
+            yield Chunk(rows, flux_t, ivar_t, weighted, self._buffer("workspace", (self._tile_rows(n_rows, n_pixels),
+                                                                                  n_pixels)))
+
+    def _tile_rows(self, n_rows: int, n_pixels: int) -> int:
+        """Whole blocks on accelerators; on CPU tiles of about ``TILE_BYTES`` per array."""
+        if self._device.type != "cpu":
+            return max(n_rows, 1)
+        return max(1, min(n_rows, TILE_BYTES // max(1, n_pixels * self._dtype.itemsize)))
 
     def _on_device(self, values: np.ndarray, slot: str, reuse: bool) -> torch.Tensor:
         """Return ``values`` times the slot's unit factor as a device tensor of the working dtype.

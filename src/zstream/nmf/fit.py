@@ -21,7 +21,7 @@ from zstream.nmf.normalise import normalise
 from zstream.nmf.result import NMFResult
 from zstream.nmf.smoothness import penalty
 from zstream.nmf.start import random_start, scale_to_data
-from zstream.nmf.updates import (TemplateSums, chi2_of, coefficient_terms, template_products, update_coefficients,
+from zstream.nmf.updates import (TemplateSums, chi2_rows, coefficient_terms, template_products, update_coefficients,
                                  update_templates)
 from zstream.nmf.validate import check_initial, check_rank, check_settings, check_shift
 
@@ -212,11 +212,16 @@ class _Iterations:
             if scale:
                 C[chunk.rows] = scale_to_data(C[chunk.rows], coefficient_terms(T, products, chunk, with_weights=False))
             if sums is not None:
-                sums.add(C[chunk.rows], chunk)
+                sums.add(C[chunk.rows], sums.factors(C[chunk.rows]), chunk)
         return sums
 
     def _coefficient_pass(self, C: torch.Tensor, T: torch.Tensor) -> tuple[float, TemplateSums | None]:
-        """Update every block's coefficients in place; return χ² of the new state and the next template sums."""
+        """Update every block's coefficients in place; return χ² of the new state and the next template sums.
+
+        χ² and the template sums read the block tile by tile (``Chunk.tiles``): on CPU each tile of V
+        then comes from memory once for both, and the residual never leaves the cache. χ² is
+        accumulated per spectrum, then over spectra in float64.
+        """
         sums = self._new_sums(T)
         with_weights = self.method == "shift"
         products = template_products(T, with_weights)
@@ -225,9 +230,13 @@ class _Iterations:
             terms = coefficient_terms(T, products, chunk, with_weights)
             c = update_coefficients(C[chunk.rows], terms, self.method, self.shift)
             C[chunk.rows] = c
-            chi2 += chi2_of(c, T, chunk)
-            if sums is not None:
-                sums.add(c, chunk)
+            factors = sums.factors(c) if sums is not None else None
+            rows_chi2 = c.new_empty(c.shape[0])
+            for local, tile in chunk.tiles():
+                chi2_rows(c[local], T, tile, out=rows_chi2[local])
+                if sums is not None:
+                    sums.add(c[local], factors[:, local], tile)
+            chi2 += float(rows_chi2.sum(dtype=torch.float64))
         return chi2, sums
 
     def _new_sums(self, T: torch.Tensor) -> TemplateSums | None:
