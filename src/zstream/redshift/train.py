@@ -28,6 +28,9 @@ from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION, remove_sky_resi
 MAX_MIN_COVERAGE = 50
 """Ceiling of the automatic coverage floor (:func:`coverage_floor`)."""
 
+EDGE_PIXELS = 50
+"""Covered pixels next to each end of a template whose median continues it beyond the coverage."""
+
 
 def rest_frame_rows(
     batch: SpectrumBatch, grid: LogGrid, sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
@@ -131,9 +134,10 @@ def train_basis(
         NMF precision.
     min_coverage : int, optional
         Rest-frame pixels covered by fewer than this many training spectra of a class get zero
-        weight and a zero template value. Without a floor, NMF spends templates on single-pixel
-        spikes where only a handful of spectra reach (e.g. the blue edge, seen only at z > 6.4),
-        and a spike template fits any emission line at any z. Default :func:`coverage_floor`.
+        weight, and each template continues its edge level there (:func:`continue_edges`).
+        Without a floor, NMF spends templates on single-pixel spikes where only a handful of
+        spectra reach (e.g. the blue edge, seen only at z > 6.4), and a spike template fits any
+        emission line at any z. Default :func:`coverage_floor`.
     sky_variance_fraction : float
         Sky-line residual RMS assumed for spectra with a ``sky`` column (fraction of the line flux).
     progress : bool
@@ -194,6 +198,35 @@ def train_basis(
     return Basis(templates, grid, version, meta)
 
 
+def continue_edges(templates: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Templates with every pixel outside the covered range set to the median of the covered edge.
+
+    The NMF says nothing where no training spectrum reaches. A zero there would leave the data
+    of a spectrum whose trial redshift puts it beyond the coverage unmodelled, so its χ² would
+    carry that continuum and lose to a wrong redshift that keeps the spectrum inside (low-z
+    galaxies beyond the red end of the galaxy coverage taken for [OII] emitters at z ≈ 0.9).
+    The local continuum level, robust to the spikes that sparse coverage breeds, continues it.
+
+    Parameters
+    ----------
+    templates : ndarray (k, n_pixels)
+    covered : ndarray (n_pixels,) of bool
+        Pixels seen by enough training spectra.
+
+    Returns
+    -------
+    ndarray (k, n_pixels), float64
+    """
+    out = np.where(covered, templates, 0.0).astype(np.float64)
+    inside = np.flatnonzero(covered)
+    if inside.size == 0:
+        return out
+    first, last = int(inside[0]), int(inside[-1])
+    out[:, :first] = np.median(out[:, first : first + EDGE_PIXELS], axis=1, keepdims=True)
+    out[:, last + 1 :] = np.median(out[:, max(first, last + 1 - EDGE_PIXELS) : last + 1], axis=1, keepdims=True)
+    return out
+
+
 def _fit_class(
     name: str, X: np.ndarray, V: np.ndarray, k: int, min_coverage: int, progress: bool, settings: dict
 ) -> tuple[np.ndarray, dict]:
@@ -203,7 +236,7 @@ def _fit_class(
     total = (k - 1) * settings["sequential_iter"] + settings["max_iter"]
     with tqdm(total=total, desc=f"fit {name}: Nearly-NMF", unit="iter", disable=not progress) as bar:
         result = fit(X, V, k, sequential=k > 1, callback=lambda iteration, chi2: bar.update(1), **settings)
-    templates = np.where(well_covered, result.templates, 0.0).astype(np.float32)
+    templates = continue_edges(result.templates, well_covered).astype(np.float32)
     if not np.isfinite(templates).all():
         raise UserError(
             f"fit {name}: the NMF diverged (non-finite templates after {result.n_iter} iterations on {X.shape[0]} "
