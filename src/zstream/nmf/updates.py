@@ -186,7 +186,7 @@ def chi2_rows(coefficients: torch.Tensor, templates: torch.Tensor, chunk: Chunk,
     The Gram form Σ V X² − 2 Σ C∘g + Σ_i c_iᵀ G_i c_i would need no (n, p)
     array, but its terms are each ~(S/N)² times χ² and cancel. At S/N
     100–1000 per pixel the float32 rounding of g and G alone leaves it wrong
-    by ~2e-4 of χ² even when summed in float64 (measured), 100× the default
+    by ~2e-4 of χ² even when summed in float64 (measured), 200× the default
     ``tol``; summed in float32 it was quantised and stopped fits early. The
     residual X − C T is small, so float32 holds it to ~1e-7 · S/N of itself,
     and its weighted squares are positive, so their float32 sum per spectrum
