@@ -1,4 +1,4 @@
-# zstream service image: `zstream serve`, non-root, health-checked on /readyz.
+# zstream service image: `zstream serve`, non-root, health-checked on /healthz (liveness).
 #
 #   docker build -t zstream:0.1.0 .                                 # CPU torch (default, small)
 #   docker build --build-arg VARIANT=cuda -t zstream:0.1.0-cuda .   # CUDA torch (NVIDIA container runtime)
@@ -54,8 +54,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /var/lib/zstream
 USER 10001:10001
 EXPOSE 9108
-# Ready = connected to Kafka, partitions assigned, basis loaded. The port follows
+# Healthy = the consume loop made progress within liveness_timeout_s (a stuck loop turns unhealthy;
+# a replica waiting for Kafka stays healthy but not ready, see /readyz). The port follows
 # ZSTREAM_METRICS_PORT when set; keep the metrics host reachable on loopback (0.0.0.0 or 127.0.0.1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('ZSTREAM_METRICS_PORT', '9108') + '/readyz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('ZSTREAM_METRICS_PORT', '9108') + '/healthz', timeout=4)"]
 ENTRYPOINT ["zstream", "serve"]

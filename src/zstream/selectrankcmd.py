@@ -6,6 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from zstream.errors import UserError
@@ -33,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "For each fold, learn templates of each rank on the other folds (Nearly-NMF on rest-frame "
             "spectra with known z) and project the held-out fold onto them; report χ² per pixel, plot it "
-            "and recommend the smallest k within one standard error of the best (seed 002 Sect. 3.5 uses "
-            "K = 5 and found k = 10)."
+            "and recommend the smallest k within one standard error of the best (Bourahma et al. 2026, "
+            "Sect. 3.5, use K = 5 and found k = 10). --spectype restricts it to one spectral class, as zstream fit "
+            "learns one block per class."
         ),
     )
     parser.add_argument("--input", type=Path, required=True, help="training spectra with a z column")
@@ -44,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-iter", type=int, default=200, help="NMF iterations per fit (default 200)")
     parser.add_argument("--grid-step", type=float, default=LogGrid().step,
                         help="log10 λ step of the rest-frame grid (default: the basis grid; larger is faster)")
+    parser.add_argument("--spectype", type=str.upper, choices=("GALAXY", "QSO", "STAR"),
+                        help="only the training spectra of this class (spectype column; GALAXY without one)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
     parser.add_argument("--out", type=Path, default=Path("select-rank"), help="directory for rank.json and rank.png")
     parser.set_defaults(func=run)
@@ -53,10 +57,13 @@ def run(args: argparse.Namespace) -> int:
     """Cross-validate, write rank.json (+ rank.png with matplotlib), print the table; returns the exit code."""
     # imported here: zstream.nmf and zstream.redshift load torch
     from zstream.evaluate.rank import select_rank
-    from zstream.redshift.train import rest_frame_rows
+    from zstream.redshift.train import rest_frame_rows, spectypes
 
     batch, _ = read_spectra(args.input)
     X, V = rest_frame_rows(batch, LogGrid(step=args.grid_step))
+    if args.spectype:
+        mine = np.asarray(spectypes(batch)) == args.spectype
+        X, V = X[mine], V[mine]
     if X.shape[0] == 0:
         raise UserError(f"{args.input}: no spectrum has a known redshift (z column); select-rank needs a labelled set")
     selection = select_rank(X, V, args.k, folds=args.folds, seed=args.seed, max_iter=args.max_iter,

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "scan them in batches, produce one result (or dead letter) per spectrum, commit offsets after "
             "flushing, archive confident spectra and refit the basis in the background. Settings come from "
             "--config TOML, ZSTREAM_* environment variables and flags (flags win). SIGTERM/SIGINT finish the "
-            "current batch, commit and exit 0."
+            "current batch, commit and exit 0. When broker operations keep failing past --broker-retries the "
+            "replica exits 2 with the batch in hand uncommitted, so its next owner processes it again."
         ),
     )
     parser.add_argument("--print-config-reference", action="store_true",
@@ -47,12 +48,18 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     configure_logging(config.log_level)
     from zstream.service.replica import Replica  # torch and the scanner load only when serving
+    from zstream.service.retry import RetriesExhausted
 
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())
     try:
         Replica(config).run(stop)
+    except RetriesExhausted as error:
+        raise UserError(
+            f"giving up on Kafka at {config.bootstrap_servers}: {error.args[0]}; offsets of the unfinished batch "
+            "are not committed, so a restarted replica processes it again"
+        ) from None
     except (KafkaConnectionError, KafkaTimeoutError):
         raise UserError(
             f"cannot reach Kafka at {config.bootstrap_servers}; check --bootstrap-servers and that the broker is up"

@@ -64,20 +64,21 @@ def test_the_image_sets_no_zstream_setting_so_a_config_file_is_never_overridden(
     assert "ZSTREAM_" not in environment
 
 
-def test_healthcheck_probes_readiness_on_the_metrics_port():
+def test_healthcheck_probes_liveness_on_the_metrics_port():
     port = ServiceConfig().metrics_port
     (healthcheck,) = RUNTIME.arguments("HEALTHCHECK")
-    assert "/readyz" in healthcheck
+    assert "/healthz" in healthcheck
     assert env_of("metrics_port") in healthcheck and repr(str(port)) in healthcheck
     assert RUNTIME.arguments("EXPOSE") == [str(port)]
 
 
-def test_the_healthcheck_command_follows_the_service_readiness():
+def test_the_healthcheck_command_follows_the_service_liveness_not_its_readiness():
     (healthcheck,) = RUNTIME.arguments("HEALTHCHECK")
     command = json.loads(healthcheck[healthcheck.index("CMD") + len("CMD"):])
     assert command[0] == "python"
-    readiness = {"ready": False}
-    server = HealthServer(ServiceMetrics(), lambda: (readiness["ready"], "test"), "127.0.0.1", 0).start()
+    liveness = {"alive": False}
+    server = HealthServer(ServiceMetrics(), lambda: (False, "not ready"), lambda: (liveness["alive"], "test"),
+                          "127.0.0.1", 0).start()
     try:
         env = {**os.environ, env_of("metrics_port"): str(server.port)}
 
@@ -85,7 +86,7 @@ def test_the_healthcheck_command_follows_the_service_readiness():
             return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30).returncode
 
         assert probe() != 0
-        readiness["ready"] = True
+        liveness["alive"] = True
         assert probe() == 0
     finally:
         server.stop()

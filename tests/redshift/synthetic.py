@@ -50,6 +50,21 @@ def make_basis(grid: LogGrid | None = None, version: str = "test-basis") -> Basi
     return Basis(templates, grid, version)
 
 
+STAR_LINES = (3933.7, 3968.5, 4861.3, 5175.0, 5892.9, 6562.8, 8542.1)
+"""Ca K, Ca H, Hβ, Mg b, Na D, Hα, Ca triplet: absorption that pins a star to z = 0."""
+
+
+def two_class_basis() -> Basis:
+    """make_basis's galaxy templates plus two star templates (cool and warm continua with absorption)."""
+    galaxy = make_basis()
+    grid = galaxy.grid
+    wavelength = grid.wavelength
+    absorption = 1.0 - 0.6 * np.clip(line_profile(grid, STAR_LINES, sigma_pixels=4.0), 0, 1)
+    stars = np.stack([(wavelength / 6000.0) ** 2 * absorption, (wavelength / 6000.0) ** -1 * absorption])
+    templates = np.concatenate([galaxy.templates, stars.astype(np.float32)])
+    return Basis(templates, grid, "two-class", {"classes": {"GALAXY": [0, 6], "STAR": [6, 8]}})
+
+
 def observe(basis: Basis, coefficients: np.ndarray, z: float, wavelength: np.ndarray = MUSE_WAVELENGTH) -> np.ndarray:
     """Noise-free observed flux per Å of ``coefficients @ templates`` at redshift ``z``."""
     rest_loglam = np.log10(wavelength) - math.log10(1.0 + z)

@@ -3,30 +3,15 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from synthetic import MUSE_WAVELENGTH, line_profile, make_basis, make_batch
+from synthetic import MUSE_WAVELENGTH, make_basis, make_batch, two_class_basis
 
 from zstream.errors import UserError
-from zstream.io.records import Basis, SpectrumBatch
+from zstream.io.records import SpectrumBatch
 from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.redshift.candidates import spike_score
 from zstream.redshift.classes import class_blocks, parse_k
 from zstream.redshift.observed import prepare_spectrum
 from zstream.sim import simulate
-
-STAR_LINES = (3933.7, 3968.5, 4861.3, 5175.0, 5892.9, 6562.8, 8542.1)
-"""Ca K, Ca H, Hβ, Mg b, Na D, Hα, Ca triplet: absorption that pins a star to z = 0."""
-
-
-def two_class_basis() -> Basis:
-    """make_basis's galaxy templates plus two star templates (cool and warm continua with absorption)."""
-    galaxy = make_basis()
-    grid = galaxy.grid
-    wavelength = grid.wavelength
-    absorption = 1.0 - 0.6 * np.clip(line_profile(grid, STAR_LINES, sigma_pixels=4.0), 0, 1)
-    stars = np.stack([(wavelength / 6000.0) ** 2 * absorption, (wavelength / 6000.0) ** -1 * absorption])
-    templates = np.concatenate([galaxy.templates, stars.astype(np.float32)])
-    return Basis(templates, grid, "two-class", {"classes": {"GALAXY": [0, 6], "STAR": [6, 8]}})
-
 
 def test_parse_k_takes_one_integer_or_one_per_class():
     assert parse_k("7") == 7

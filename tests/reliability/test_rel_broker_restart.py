@@ -1,54 +1,106 @@
-"""The broker stopped and restarted under a running service: it waits, reconnects and resumes;
-/readyz goes false while the broker is away and true again after; nothing goes missing."""
+"""The broker stopped under a running service. Briefly: the service waits, reconnects and resumes; /readyz
+goes false while the broker is away and true again after. Past the retry bound: the replica exits non-zero
+with its batch uncommitted, and a replica started after the broker returns leaves nothing missing."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
+from kafka import KafkaProducer
 
 from zstream.service.traffic import json_messages, send
 from zstream.sim import simulate
 
-from reliability_helpers import http_get, ledger, make_config, producer_for, wait_ready
+from reliability_helpers import ServiceProcess, http_get, ledger, make_config, producer_for, wait_ready
 from durable_broker import durable_broker
 
 TIMEOUT_S = 120
 OUTAGE_S = 4.0
 
 
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """One durable broker for the module (each scenario uses its own topics); started on entry and exit."""
+    with durable_broker(tmp_path_factory.mktemp("durable")) as durable:
+        yield durable
+
+
+def _wave(n: int, seed: int, name: str):
+    batch, _ = simulate(n, seed=seed)
+    batch.spectrum_id = [f"{name}-{i}" for i in range(len(batch))]
+    return batch
+
+
+@dataclass
+class Outage:
+    """A replica that answered a first wave, then lost its broker while a second wave was being sent."""
+
+    service: ServiceProcess
+    port: int
+    producer: KafkaProducer
+    traffic: threading.Thread
+    n_spectra: int
+
+
+def _lose_broker_under_traffic(config, broker, serve_process, name: str, sizes: tuple[int, int], seed: int) -> Outage:
+    """Topics, a first wave answered by a new replica, then the broker stopped a second into a second wave."""
+    broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
+    producer = producer_for(config)
+    before, during = _wave(sizes[0], seed, "before"), _wave(sizes[1], seed + 1, "during")
+    send(producer, config.input_topic, json_messages(before))
+    service = serve_process(config, name)
+    port = service.metrics_port()
+    wait_ready(port)
+    assert ledger(config, len(before), TIMEOUT_S).complete
+    traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(during)),
+                               kwargs={"rate": 15.0}, daemon=True)
+    traffic.start()
+    time.sleep(1.0)
+    broker.stop()
+    return Outage(service, port, producer, traffic, len(before) + len(during))
+
+
 @pytest.mark.slow
-def test_broker_restart_service_waits_and_resumes(basis_files, tmp_path, serve_process):
-    with durable_broker(tmp_path) as broker:
-        config = make_config(broker.bootstrap_servers, basis_files[0], tmp_path, topic_partitions=2)
-        broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
-        producer = producer_for(config)
-        before, _ = simulate(20, seed=31)
-        before.spectrum_id = [f"before-{i}" for i in range(len(before))]
-        send(producer, config.input_topic, json_messages(before))
-        service = serve_process(config, "service")
-        port = service.metrics_port()
-        wait_ready(port)
-        assert ledger(config, len(before), TIMEOUT_S).complete
+def test_broker_restart_service_waits_and_resumes(broker, basis_files, tmp_path, serve_process):
+    config = make_config(broker.bootstrap_servers, basis_files[0], tmp_path, topic_partitions=2)
+    outage = _lose_broker_under_traffic(config, broker, serve_process, "service", (20, 60), seed=31)
+    port = outage.port
+    wait_ready(port, TIMEOUT_S, status=503)
+    assert "Kafka" in http_get(port, "/readyz")[1]
+    assert http_get(port, "/healthz")[0] == 200, "waiting for the broker is not a stuck loop"
+    time.sleep(OUTAGE_S)
+    broker.start()
+    wait_ready(port, TIMEOUT_S)
+    outage.traffic.join(TIMEOUT_S)
 
-        during, _ = simulate(60, seed=32)
-        during.spectrum_id = [f"during-{i}" for i in range(len(during))]
-        traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(during)),
-                                   kwargs={"rate": 15.0}, daemon=True)
-        traffic.start()
-        time.sleep(1.0)
-        broker.stop()
-        wait_ready(port, TIMEOUT_S, status=503)
-        assert "Kafka" in http_get(port, "/readyz")[1]
-        time.sleep(OUTAGE_S)
-        broker.start()
-        wait_ready(port, TIMEOUT_S)
-        traffic.join(TIMEOUT_S)
+    report = ledger(config, outage.n_spectra, TIMEOUT_S)
+    assert report.complete and not report.inconsistent, report.summary()
+    assert outage.service.process.poll() is None, "the service must survive the outage"
+    code, _ = outage.service.terminate()
+    assert code == 0, outage.service.log()[-3000:]
+    outage.producer.close()
 
-        report = ledger(config, len(before) + len(during), TIMEOUT_S)
-        assert report.complete and not report.inconsistent, report.summary()
-        assert service.process.poll() is None, "the service must survive the outage"
-        code, _ = service.terminate()
-        assert code == 0, service.log()[-3000:]
-        producer.close()
+
+@pytest.mark.slow
+def test_broker_gone_past_the_retry_bound_replica_exits_and_a_restart_loses_nothing(broker, basis_files, tmp_path,
+                                                                                   serve_process):
+    config = make_config(broker.bootstrap_servers, basis_files[0], tmp_path, topic_partitions=2, broker_retries=3,
+                         retry_backoff_ms=200, retry_backoff_max_ms=1000, broker_timeout_ms=2000)
+    outage = _lose_broker_under_traffic(config, broker, serve_process, "bounded", (10, 30), seed=33)
+    code = outage.service.process.wait(timeout=TIMEOUT_S)
+    log = outage.service.log()
+    assert code == 2, log[-3000:]
+    assert "giving up on Kafka" in log and "not committed" in log and "Traceback" not in log
+
+    broker.start()
+    outage.traffic.join(TIMEOUT_S)
+    restarted = serve_process(config, "bounded-restarted")
+    wait_ready(restarted.metrics_port())
+    report = ledger(config, outage.n_spectra, TIMEOUT_S)
+    assert report.complete and not report.inconsistent, report.summary()
+    code, _ = restarted.terminate()
+    assert code == 0, restarted.log()[-3000:]
+    outage.producer.close()

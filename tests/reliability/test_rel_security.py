@@ -45,7 +45,7 @@ def test_plaintext_default_passes_no_security_extras():
 
 
 def test_metrics_server_binds_only_the_configured_address():
-    server = HealthServer(ServiceMetrics(), lambda: (True, "ready"), "127.0.0.2", 0).start()
+    server = HealthServer(ServiceMetrics(), lambda: (True, "ready"), lambda: (True, "alive"), "127.0.0.2", 0).start()
     try:
         reply = urllib.request.urlopen(f"http://127.0.0.2:{server.port}/healthz", timeout=5)
         assert reply.status == 200

@@ -40,7 +40,10 @@ def design_matrix(basis: Basis, wavelength: np.ndarray, z: float) -> np.ndarray:
     ndarray (n, k), float64
     """
     rest_loglam = np.log10(wavelength) - math.log10(1.0 + z)
-    columns = [np.interp(rest_loglam, basis.grid.loglam, template, left=0.0, right=0.0) for template in basis.templates]
+    # the templates are piecewise linear and fall to zero one grid step beyond each end, as in the scanner
+    grid = basis.grid
+    knots = np.concatenate([[grid.loglam[0] - grid.step], grid.loglam, [grid.loglam[-1] + grid.step]])
+    columns = [np.interp(rest_loglam, knots, np.concatenate([[0.0], t, [0.0]])) for t in basis.templates]
     return np.stack(columns, axis=1) / (math.log(10) * wavelength)[:, None]
 
 
@@ -144,13 +147,15 @@ def scan_spectrum(
     ivar: np.ndarray,
     config: ScanConfig,
     sky: np.ndarray | None = None,
+    z_model: float | None = None,
 ) -> ReferenceScan:
     """The full per-spectrum procedure, one exhaustive fit per class and trial redshift.
 
     Every class is scanned on the scanner's trial redshifts (``ScanConfig.trial_shifts``);
     with ``sky``, its residual shapes are free-sign columns and its lines inflate the variance.
     The blend rescan augments the galaxy templates at every trial redshift with the best-fit
-    model at the overall minimum (Bourahma et al. 2026, Sect. 4.4 c).
+    model at the overall minimum (Bourahma et al. 2026, Sect. 4.4 c), or at ``z_model`` (the
+    scanner fixes its refined fit, so pass its ``z`` to compare the two rescans).
     """
     nuisance = None
     if sky is not None:
@@ -163,8 +168,9 @@ def scan_spectrum(
     z_best = float(z[spectype][np.argmin(chi2[spectype])])
     chi2_blend = None
     if config.blend:
-        _, coefficients = fit_at(blocks[spectype], wavelength, flux, ivar, z_best, nuisance=nuisance)
-        model = design_matrix(blocks[spectype], wavelength, z_best) @ coefficients
+        z_fixed = z_best if z_model is None else z_model
+        _, coefficients = fit_at(blocks[spectype], wavelength, flux, ivar, z_fixed, nuisance=nuisance)
+        model = design_matrix(blocks[spectype], wavelength, z_fixed) @ coefficients
         rescan = DEFAULT_CLASS if DEFAULT_CLASS in blocks else next(iter(blocks))
         chi2_blend = chi2_curve(blocks[rescan], wavelength, flux, ivar, z[rescan], extra=model, nuisance=nuisance)
     return ReferenceScan(z, chi2, spectype, z_best, chi2_blend)

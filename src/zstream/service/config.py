@@ -57,6 +57,19 @@ class ServiceConfig:
     max_message_bytes: int = _setting(
         8_000_000, "largest input message accepted (checked before decoding); also the producer request limit", group="kafka"
     )
+    broker_timeout_ms: int = _setting(
+        30000, "longest wait for one broker operation (delivering a batch's results, committing its offsets) "
+        "before it counts as failed", group="kafka"
+    )
+    broker_retries: int = _setting(
+        8, "failed broker operations in a row retried before the replica exits non-zero, leaving the batch "
+        "uncommitted for the next owner (a replica that lost the broker counts each poll)", group="kafka"
+    )
+    retry_backoff_ms: int = _setting(
+        500, "wait before the first retry of a failed broker operation; doubles with each further failure",
+        group="kafka"
+    )
+    retry_backoff_max_ms: int = _setting(30000, "longest wait between two retries", group="kafka")
     # Kafka security, passed through to kafka-python unchanged
     security_protocol: str = _setting("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", group="security")
     sasl_mechanism: str | None = _setting(None, "SASL mechanism, e.g. PLAIN or SCRAM-SHA-512", group="security")
@@ -103,6 +116,10 @@ class ServiceConfig:
     # Observability
     metrics_host: str = _setting("0.0.0.0", "bind address of the /metrics, /healthz and /readyz server", group="observability")
     metrics_port: int = _setting(9108, "port of the metrics/health server (0 = pick a free port)", group="observability")
+    liveness_timeout_s: float = _setting(
+        120.0, "/healthz answers 503 when the consume loop made no progress for this long; keep it above the "
+        "longest batch scan plus broker_timeout_ms", group="observability"
+    )
     log_level: str = _setting("INFO", "log level: DEBUG, INFO, WARNING or ERROR", group="observability")
 
     def scan_config(self) -> "ScanConfig":

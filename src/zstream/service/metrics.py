@@ -27,9 +27,14 @@ CLASSIFICATIONS = "zstream_classifications_total"
 DELTA_CHI2_LOG10 = "zstream_delta_chi2_log10"
 DEVICE_MEMORY = "zstream_device_memory_bytes"
 READY = "zstream_ready"
+ISOLATED_RECORDS = "zstream_isolated_records_total"
+BROKER_RETRIES = "zstream_broker_retries_total"
+LOOP_HEARTBEAT = "zstream_loop_heartbeat_timestamp_seconds"
 
 REFIT_OUTCOMES = ("promoted", "rejected", "failed")
 CLASSIFICATION_LABELS = ("source", "false", "blend")
+ISOLATION_STAGES = ("decode", "scan")
+BROKER_OPERATIONS = ("deliver", "commit", "poll")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 _REFIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -45,7 +50,7 @@ class ServiceMetrics:
     """Every metric of one service instance, registered in its own registry.
 
     Attributes are the prometheus-client metric objects; label names are fixed
-    here (``topic``, ``reason``, ``partition``, ``version``, ``outcome``, ``label``).
+    here (``topic``, ``reason``, ``partition``, ``version``, ``outcome``, ``label``, ``stage``, ``operation``).
     """
 
     def __init__(self) -> None:
@@ -94,10 +99,26 @@ class ServiceMetrics:
             registry=registry,
         )
         self.ready = Gauge(READY, "1 when connected, assigned partitions and holding a basis", registry=registry)
+        self.isolated_records = Counter(
+            _strip_total(ISOLATED_RECORDS),
+            "Records refused as internal_error because decoding or scanning them raised (the rest of the batch answered)",
+            ["stage"], registry=registry,
+        )
+        self.broker_retries = Counter(
+            _strip_total(BROKER_RETRIES), "Retries after a failed broker operation, per operation", ["operation"],
+            registry=registry,
+        )
+        self.loop_heartbeat = Gauge(
+            LOOP_HEARTBEAT, "Unix time the consume loop last made progress (what /healthz checks)", registry=registry
+        )
         for outcome in REFIT_OUTCOMES:
             self.refits.labels(outcome=outcome)
         for label in CLASSIFICATION_LABELS:
             self.classifications.labels(label=label)
+        for stage in ISOLATION_STAGES:
+            self.isolated_records.labels(stage=stage)
+        for operation in BROKER_OPERATIONS:
+            self.broker_retries.labels(operation=operation)
 
     def set_basis_version(self, version: str) -> None:
         """Make ``version`` the only series of ``zstream_basis_info`` with value 1."""

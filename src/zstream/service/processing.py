@@ -3,20 +3,28 @@
 This is the whole per-batch logic of the service: decode and validate each
 message (``zstream.io``), set aside the records that cannot be scanned, scan the
 rest in one call (``zstream.redshift``), and pair every result with the message
-it came from. Kafka, metrics and offsets stay in :mod:`zstream.service.consumer`.
+it came from. Kafka, metrics and offsets stay in :mod:`zstream.service.replica`.
+
+A poison record cannot take its batch down: decoding refuses a message it
+cannot handle with a reason (``internal_error`` for an unexpected exception),
+and a scan that raises is retried on halves of the batch until the spectra that
+raise are isolated (:func:`scan_isolating`); each of those becomes an
+``internal_error`` dead letter and the rest are answered.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from zstream.io import RESULT_SCHEMA, Reason, RecordError, SpectrumBatch, concat_batches, decode_message
+from zstream.io.reasons import internal_error
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
 
 if TYPE_CHECKING:
@@ -58,7 +66,9 @@ class ProcessedBatch:
         The accepted spectra, same order as ``results`` (for the archive).
     dead_letters : list of DeadLetter
     scan_seconds : float
-        Wall time of the scan alone.
+        Wall time of the scan alone (with the retries that isolate a failing spectrum).
+    isolated : Counter
+        Records refused as ``internal_error``, per stage (``decode``, ``scan``).
     """
 
     results: pa.Table
@@ -66,6 +76,7 @@ class ProcessedBatch:
     spectra: SpectrumBatch
     dead_letters: list[DeadLetter]
     scan_seconds: float = 0.0
+    isolated: Counter = field(default_factory=Counter)
 
 
 def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, max_message_bytes: int) -> ProcessedBatch:
@@ -83,6 +94,7 @@ def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, ma
     Returns
     -------
     ProcessedBatch
+        Every record is accounted for: its spectra are results or dead letters.
     """
     kept: list[SpectrumBatch] = []
     sources: list[InputRecord] = []
@@ -106,10 +118,56 @@ def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, ma
             scannable.append(index)
         kept.append(take_spectra(batch, scannable))
         sources.extend([record] * len(scannable))
+    isolated = Counter(decode=sum(letter.reason is Reason.INTERNAL_ERROR for letter in dead_letters))
     spectra = concat_batches(kept)
     started = time.perf_counter()
-    results = serving.scanner.scan(spectra) if len(spectra) else RESULT_SCHEMA.empty_table()
-    return ProcessedBatch(results, sources, spectra, dead_letters, time.perf_counter() - started)
+    results, failures = scan_isolating(serving.scanner.scan, spectra)
+    scan_seconds = time.perf_counter() - started
+    if failures:
+        answered = [row for row in range(len(spectra)) if row not in failures]
+        dead_letters += [DeadLetter(sources[row], spectra.spectrum_id[row], error.reason, error.detail)
+                         for row, error in failures.items()]
+        sources, spectra = [sources[row] for row in answered], spectra.take(answered)
+        isolated["scan"] = len(failures)
+    return ProcessedBatch(results, sources, spectra, dead_letters, scan_seconds, isolated)
+
+
+def scan_isolating(
+    scan: Callable[[SpectrumBatch], pa.Table], spectra: SpectrumBatch
+) -> tuple[pa.Table, dict[int, RecordError]]:
+    """Scan ``spectra``; when the scan raises, scan each half again until every failing spectrum is alone.
+
+    Parameters
+    ----------
+    scan : callable
+        ``Scanner.scan``: a batch of n spectra → a results table of n rows, in order.
+    spectra : SpectrumBatch
+
+    Returns
+    -------
+    results : pyarrow.Table
+        One row per spectrum that scanned, in input order.
+    failures : dict of int to RecordError
+        Row of each spectrum whose scan raised on its own → its ``internal_error``.
+    """
+    if not len(spectra):
+        return RESULT_SCHEMA.empty_table(), {}
+    pieces: list[pa.Table] = []
+    failures: dict[int, RecordError] = {}
+    pending = [range(len(spectra))]
+    while pending:
+        rows = pending.pop()
+        part = spectra if len(rows) == len(spectra) else spectra.take(rows)
+        try:
+            pieces.append(scan(part))
+        except Exception as error:  # noqa: BLE001 (one bad spectrum must not stop its batch)
+            if len(rows) == 1:
+                failures[rows[0]] = internal_error(error, f"scanning spectrum {spectra.spectrum_id[rows[0]]!r}")
+            else:
+                middle = len(rows) // 2
+                pending += [rows[middle:], rows[:middle]]  # the first half is popped, and so answered, first
+    results = pa.concat_tables(pieces) if pieces else RESULT_SCHEMA.empty_table()
+    return results, failures
 
 
 def _unscannable(

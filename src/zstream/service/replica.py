@@ -6,6 +6,12 @@ if one is waiting, (2) polls up to ``batch_size`` messages or ``max_wait_ms``,
 produces one result or dead letter per input spectrum, flushes, and only then
 commits the offsets (at-least-once), and (5) archives the confident spectra,
 which may trigger a refit in the background.
+
+A batch that cannot be delivered or committed is rewound and processed again
+after an exponential backoff (:class:`~zstream.service.retry.BrokerRetry`);
+after ``broker_retries`` failures in a row the replica gives up with
+:class:`~zstream.service.retry.RetriesExhausted`, its offsets uncommitted. Every
+iteration beats the liveness :class:`~zstream.service.health.Heartbeat`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from collections.abc import Sequence
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from zstream.device import resolve_device
 from zstream.io import Basis
@@ -26,11 +32,12 @@ from zstream.service.archive import Archive
 from zstream.service.basis_sync import BasisFollower
 from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
-from zstream.service.health import HealthServer
+from zstream.service.health import HealthServer, Heartbeat
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.outputs import dead_letter_message, result_message, result_record
 from zstream.service.processing import InputRecord, ProcessedBatch, process_records
 from zstream.service.refit import RefitWorker
+from zstream.service.retry import BrokerRetry
 from zstream.service.serving import ServingBasis
 from zstream.service.traffic import Message
 from zstream.service.versions import point_serving, publish_basis
@@ -56,7 +63,14 @@ class Replica:
             Archive(config.archive, config.archive_retention_days, config.archive_max_spectra) if config.archive else None
         )
         self.serving: ServingBasis | None = None
-        self.health = HealthServer(self.metrics, self.readiness, config.metrics_host, config.metrics_port)
+        self.heartbeat = Heartbeat(config.liveness_timeout_s, on_beat=self.metrics.loop_heartbeat.set)
+        self.health = HealthServer(self.metrics, self.readiness, self.heartbeat.status, config.metrics_host,
+                                   config.metrics_port)
+        self.retry = BrokerRetry(
+            config.broker_retries, config.retry_backoff_ms / 1000.0, config.retry_backoff_max_ms / 1000.0,
+            on_retry=lambda operation: self.metrics.broker_retries.labels(operation=operation).inc(),
+            on_wait=self.heartbeat.beat,
+        )
         self.batches_done = 0
         self._connected = False
         self._assigned = False
@@ -74,8 +88,15 @@ class Replica:
         return True, f"ready, serving basis {self.serving.version}"
 
     def run(self, stop: threading.Event) -> None:
-        """Serve until ``stop`` is set; the last batch is finished, flushed and committed before returning."""
+        """Serve until ``stop`` is set; the last batch is finished, flushed and committed before returning.
+
+        Raises
+        ------
+        RetriesExhausted
+            The broker stayed unusable for ``broker_retries`` retries; the batch in hand is not committed.
+        """
         log.info("starting with settings %s", self.config.redacted())
+        self.heartbeat.beat()
         self.health.start()
         if self.config.create_topics:
             create_topics(
@@ -99,6 +120,7 @@ class Replica:
             log.info("consuming %s as group %s; metrics on port %d", self.config.input_topic,
                      self.config.group_id, self.health.port)
             while not stop.is_set():
+                self.heartbeat.beat()
                 pending = follower.take_pending()
                 if pending is not None:
                     self._swap_to(pending)
@@ -107,7 +129,11 @@ class Replica:
                 self._assigned = bool(consumer.assignment())
                 self._update_ready()
                 if records:
-                    self._handle(consumer, records)
+                    self._handle(consumer, records, stop)
+                elif self._connected:
+                    self.retry.succeeded()
+                else:
+                    self.retry.failed("poll", KafkaConnectionError("no connection to any broker"), stop)
                 self._update_lag(consumer)
         finally:
             self.metrics.ready.set(0)
@@ -115,8 +141,8 @@ class Replica:
                 self._refit.stop()
             follower.stop()
             if consumer is not None:
-                consumer.close()
-            self._producer.close(timeout=10)
+                consumer.close(autocommit=False, timeout_ms=self.config.broker_timeout_ms)
+            self._producer.close(timeout=self.config.broker_timeout_ms / 1000.0)
             self.health.stop()
             log.info("stopped after %d batches", self.batches_done)
 
@@ -164,30 +190,36 @@ class Replica:
                 records.extend(partition_records)
         return records
 
-    def _handle(self, consumer: KafkaConsumer, records: Sequence[InputRecord]) -> None:
+    def _handle(self, consumer: KafkaConsumer, records: Sequence[InputRecord], stop: threading.Event) -> None:
         started = time.monotonic()
         for record in records:
             self.metrics.messages_consumed.labels(topic=record.topic).inc()
         processed = process_records(records, self.serving, max_message_bytes=self.config.max_message_bytes)
         self.metrics.scan_duration.observe(processed.scan_seconds)
+        self.heartbeat.beat()
         processing_ms = (time.monotonic() - started) * 1000.0
         futures = [
             self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
             for row, source in zip(processed.results.to_pylist(), processed.sources)
         ]
         futures += [self._send(self.config.dlq_topic, dead_letter_message(letter)) for letter in processed.dead_letters]
+        operation = "deliver"
         try:
             self._flush(consumer)
             for future in futures:
                 future.get(timeout=0)  # raises if any send failed: then nothing is committed
-            consumer.commit(_next_offsets(records))
+            operation = "commit"
+            consumer.commit(_next_offsets(records), timeout_ms=self.config.broker_timeout_ms)
         except KafkaError as error:
-            self._process_again(consumer, records, error)
+            self._process_again(consumer, records, operation, error, stop)
             return
+        self.retry.succeeded()
         flushed_at = time.time()
         for record in records:
             self.metrics.end_to_end_latency.observe(max(0.0, flushed_at - record.timestamp / 1000.0))
         self._count(processed)
+        for stage, count in processed.isolated.items():
+            self.metrics.isolated_records.labels(stage=stage).inc(count)
         if self.archive is not None:
             archived = self.archive.append(processed.spectra, processed.results)
             if self._refit is not None and archived:
@@ -197,25 +229,40 @@ class Replica:
         self.batches_done += 1
 
     def _flush(self, consumer: KafkaConsumer) -> None:
-        """Wait for every send; while Kafka is away keep /readyz current rather than block silently."""
+        """Wait up to ``broker_timeout_ms`` for every send, keeping /readyz and the heartbeat current.
+
+        Raises
+        ------
+        KafkaTimeoutError
+            Not everything was delivered in time.
+        """
+        deadline = time.monotonic() + self.config.broker_timeout_ms / 1000.0
         while True:
             try:
-                self._producer.flush(timeout=_FLUSH_CHECK_S)
+                self._producer.flush(timeout=max(0.0, min(_FLUSH_CHECK_S, deadline - time.monotonic())))
                 return
             except KafkaTimeoutError:
                 self._connected = _connected_to_kafka(consumer)
                 self._update_ready()
+                self.heartbeat.beat()
+                if time.monotonic() >= deadline:
+                    raise KafkaTimeoutError(f"results not delivered within {self.config.broker_timeout_ms} ms") from None
 
-    def _process_again(self, consumer: KafkaConsumer, records: Sequence[InputRecord], error: KafkaError) -> None:
-        """A batch was not delivered or not committed: rewind so it is processed again instead of crashing.
+    def _process_again(self, consumer: KafkaConsumer, records: Sequence[InputRecord], operation: str,
+                       error: KafkaError, stop: threading.Event) -> None:
+        """A batch was not delivered or not committed: after a backoff, rewind so it is processed again.
 
         Results already delivered from it are repeated with the same key (at-least-once); partitions
         lost to a rebalance meanwhile are replayed by their new owner from the committed offset.
+
+        Raises
+        ------
+        RetriesExhausted
+            Too many failures in a row; the batch stays uncommitted.
         """
-        log.warning("batch of %d messages not delivered or committed (%s: %s); processing it again",
-                    len(records), type(error).__name__, error)
         self._connected = _connected_to_kafka(consumer)
         self._update_ready()
+        self.retry.failed(operation, error, stop)
         assigned = consumer.assignment()
         for partition, offset in _first_offsets(records).items():
             if partition in assigned:
