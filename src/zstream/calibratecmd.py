@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "transformed features of the result (Δχ², robustness, candidate gap, χ²/dof, z_err/(1+z), spike "
             "score, blend score; plus warning bits and spectype). Writes readable JSON that the scanner applies "
             "with numpy only. "
-            "Decision thresholds: p_source at maximum F1 (or --min-purity), p_blend at the ROC point closest "
+            "Decision thresholds: p_source at 0.5 (or --min-purity), p_blend at the ROC point closest "
             "to (0, 1). An --out ending in .toml writes the older [thresholds] table (log10 Δχ² and blend "
             "Δχ² cuts) instead. Calibrate on a tuning set, never on the set you report."
         ),
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="calibration.json to write (or a .toml for the [thresholds] table)")
     parser.add_argument("--min-purity", type=float,
                         help="p_source threshold: the most complete cut with at least this tuning purity "
-                             "(default: maximum F1)")
+                             "(default: 0.5, more likely than not)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
     parser.set_defaults(func=run)

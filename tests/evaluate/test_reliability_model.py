@@ -91,6 +91,16 @@ def test_saved_model_names_its_features_thresholds_and_provenance(population):
     assert saved["provenance"]["skipped_features"]["warn_z_at_edge"].startswith("constant")
 
 
+def test_decision_thresholds_follow_their_rules(population):
+    tune, model, _ = population
+    assert model.targets["p_source"].threshold == model.targets["p_z_ok"].threshold == 0.5
+    assert model.targets["p_source"].threshold_rule.startswith("more likely than not")
+    assert model.targets["p_blend"].threshold_rule.startswith("ROC point closest to")
+    pure = fit_reliability(*tune, min_purity=0.99).targets["p_source"]
+    assert pure.metrics["at_threshold"]["purity"] >= 0.99 and pure.threshold != 0.5
+    assert "purity ≥ 0.99" in pure.threshold_rule
+
+
 def test_calibrated_on_an_independent_set(population):
     _, model, (results, truth) = population
     figures = reliability_figures(model.apply(results), truth)
