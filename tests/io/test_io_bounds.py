@@ -237,3 +237,10 @@ def test_the_json_schema_and_the_reason_table_state_the_same_bounds():
     numbers = {int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", Reason.FIELD_TOO_LARGE.description)}
     assert numbers == {MAX_ID_CHARS, MAX_PIXELS, MAX_STRING_CHARS, MAX_MEMBERS, MAX_VALUES}
     assert str(MAX_DEPTH) in Reason.TOO_DEEP.description
+
+
+def test_bench_decode_reports_what_the_bounds_cost(capsys):
+    assert main(["bench", "decode", "--messages", "6", "--baseline-messages", "2", "--pixels", "64",
+                 "--arrow-batch", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("bound checks alone") == 2 and out.count("bounded / unbounded throughput") == 2

@@ -76,17 +76,17 @@ def check_spectrum(
         raise RecordError(
             Reason.NONFINITE_WAVELENGTH, f"{n_bad_wavelength} of {wavelength.size} wavelengths are NaN/inf/null"
         )
-    n_nonpositive = int(np.count_nonzero(wavelength <= 0))
-    if n_nonpositive:
-        raise RecordError(
-            Reason.NONPOSITIVE_WAVELENGTH, f"{n_nonpositive} of {wavelength.size} wavelengths are ≤ 0 Å; give observed λ in Å"
-        )
     n_not_increasing = int(np.count_nonzero(np.diff(wavelength) <= 0))
     if n_not_increasing:
         raise RecordError(
             Reason.UNSORTED_WAVELENGTH,
             f"wavelength is not strictly increasing at {n_not_increasing} of {wavelength.size - 1} steps "
             "(unsorted or duplicated values); sort the pixels and drop duplicates",
+        )
+    if wavelength[0] <= 0:  # increasing, so the first pixel is the smallest
+        n_nonpositive = int(np.searchsorted(wavelength, 0.0, side="right"))
+        raise RecordError(
+            Reason.NONPOSITIVE_WAVELENGTH, f"{n_nonpositive} of {wavelength.size} wavelengths are ≤ 0 Å; give observed λ in Å"
         )
     n_negative = int(np.count_nonzero(ivar < 0))
     if n_negative:
