@@ -11,6 +11,7 @@ def test_engine_and_reference_agree_in_memory():
     reference = run_reference(case, 0, None, 5)
     np.testing.assert_allclose(engine["chi2"], reference["chi2"], rtol=1e-10)
     assert engine["seconds_per_iter"] > 0 and engine["peak_rss_mb"] > 0
+    assert engine["cpu_seconds_per_iter"] > 0 and reference["cpu_seconds_per_iter"] > 0
 
 
 def test_engine_streams_the_arrow_file_to_the_same_chi2(tmp_path):
