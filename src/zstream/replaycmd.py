@@ -18,7 +18,7 @@ from zstream.io import RESULT_SCHEMA, Basis, Reason, Reject, conform_results, wr
 from zstream.service import clients, replay
 from zstream.service.config import ServiceConfig, add_arguments, load_config, names_in_group
 from zstream.service.outputs import result_message, result_record
-from zstream.service.processing import process_records, scan_isolating, take_spectra
+from zstream.service.processing import process_records, scan_isolating
 from zstream.service.traffic import send
 
 _SETTINGS = ["bootstrap_servers", "basis_topic", "basis", "archive", "z_min", "z_max", "z_step", "thresholds",
@@ -92,7 +92,7 @@ def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
                     seen.add(spectrum_id)
                     first.append(row)
             if first:
-                spectra = take_spectra(batch, first)
+                spectra = batch.take(first)
                 results, failures = scan_isolating(scanner.scan, spectra)
                 tables.append(results)
                 rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail)

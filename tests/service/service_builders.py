@@ -33,14 +33,13 @@ def train_small_basis(seed: int, n: int, k: int, max_iter: int, version: str) ->
 def sources_only(n: int, seed: int) -> SpectrumBatch:
     """The true sources of a simulated set, with their redshifts (a labelled training set)."""
     batch, _ = simulate_test(n, seed)
-    keep = np.flatnonzero(~np.isnan(batch.z))
-    return SpectrumBatch([batch.spectrum_id[i] for i in keep], [batch.wavelength[i] for i in keep],
-                         [batch.flux[i] for i in keep], [batch.ivar[i] for i in keep], z=batch.z[keep])
+    return batch.take(np.flatnonzero(~np.isnan(batch.z)))
 
 
 def results_at_truth(batch: SpectrumBatch, *, is_source: list[bool] | None = None, warnings: list[int] | None = None) -> pa.Table:
     """Result rows for ``batch`` at its known z (what a confident scan of the training set would say)."""
     n = len(batch)
+    labelled = batch.extra is not None and "spectype" in batch.extra.column_names
     return pa.Table.from_pydict({
         "spectrum_id": batch.spectrum_id, "z": batch.z, "z_err": [1e-4] * n, "chi2_min": [1.0] * n,
         "delta_chi2": [0.5] * n, "robustness": [10.0] * n,
@@ -48,4 +47,7 @@ def results_at_truth(batch: SpectrumBatch, *, is_source: list[bool] | None = Non
         "blend_score": [0.0] * n, "z_blend": [None] * n, "coefficients": [[1.0, 0.0, 0.0]] * n,
         "basis_version": ["v-test"] * n, "warnings": warnings if warnings is not None else [0] * n,
         "n_pixels_used": [100] * n,
+        "spectype": batch.extra.column("spectype").to_pylist() if labelled else ["GALAXY"] * n,
+        **{name: [None] * n for name in ("z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok",
+                                         "p_blend")},
     }, schema=RESULT_SCHEMA)

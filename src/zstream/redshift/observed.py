@@ -179,15 +179,22 @@ def prepare_batch(
 
 
 def sky_column(batch: SpectrumBatch) -> list[np.ndarray | None]:
-    """Each spectrum's subtracted sky spectrum from the optional ``sky`` pass-through column (None where absent)."""
+    """Each spectrum's subtracted sky spectrum from the optional ``sky`` pass-through column.
+
+    None where it is absent, null, not a list of numbers or not as long as the spectrum: the sky
+    is an aid to the fit, and a malformed one is ignored rather than failing the spectrum.
+    """
     if batch.extra is None or "sky" not in batch.extra.column_names:
         return [None] * len(batch)
-    skies = batch.extra.column("sky").to_pylist()
-    return [
-        None if sky is None or len(sky) != len(wavelength) else np.asarray(sky, dtype=np.float64)
-        for sky, wavelength in zip(skies, batch.wavelength)
-    ]
+    return [_as_sky(sky, len(wavelength)) for sky, wavelength in zip(batch.extra.column("sky").to_pylist(), batch.wavelength)]
 
+
+def _as_sky(values: object, n: int) -> np.ndarray | None:
+    try:
+        sky = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return sky if sky.shape == (n,) else None
 
 def group_by_window(spectra: list[PreparedSpectrum]) -> dict[tuple[int, int], list[int]]:
     """Indices of the usable spectra, grouped by their window ``(start, length)``, in first-seen order."""

@@ -73,9 +73,9 @@ class Archive:
         if not confident.any():
             return 0
         rows = np.flatnonzero(confident)
-        chosen = spectra.take(rows)
+        chosen = spectra.take(rows)  # pass-through columns (the sky spectrum among them) kept for replays
         chosen.z = results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64)
-        chosen.extra = pa.table({"spectype": results.column("spectype").take(pa.array(rows))})
+        chosen.extra = _with_spectype(chosen.extra, results.column("spectype").take(pa.array(rows)))
         table = spectra_to_table(chosen)
         for name in ("basis_version", "delta_chi2"):
             table = table.append_column(name, results.column(name).take(pa.array(rows)))
@@ -91,7 +91,7 @@ class Archive:
         chosen = spectra.take(known)
         labelled = chosen.extra is not None and "spectype" in chosen.extra.column_names
         spectype = chosen.extra.column("spectype").cast(pa.string()) if labelled else pa.nulls(len(chosen), pa.string())
-        chosen.extra = pa.table({"spectype": spectype})
+        chosen.extra = _with_spectype(chosen.extra, spectype)
         table = spectra_to_table(chosen)
         table = table.append_column("basis_version", pa.array([label] * len(chosen), pa.string()))
         table = table.append_column("delta_chi2", pa.nulls(len(chosen), pa.float64()))
@@ -205,3 +205,12 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="default")
+
+
+def _with_spectype(extra: pa.Table | None, spectype: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Pass-through columns with ``spectype`` set (replaced if present): refits train each class on its own."""
+    if extra is None:
+        return pa.table({"spectype": spectype})
+    if "spectype" in extra.column_names:
+        extra = extra.drop_columns(["spectype"])
+    return extra.append_column("spectype", spectype)

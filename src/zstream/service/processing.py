@@ -116,7 +116,7 @@ def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, ma
                 continue
             seen_ids.add(spectrum_id)
             scannable.append(index)
-        kept.append(take_spectra(batch, scannable))
+        kept.append(batch.take(scannable))
         sources.extend([record] * len(scannable))
     isolated = Counter(decode=sum(letter.reason is Reason.INTERNAL_ERROR for letter in dead_letters))
     spectra = concat_batches(kept)
@@ -183,14 +183,3 @@ def _unscannable(
             f"{low:.1f}–{high:.1f} Å over the scanned redshift range"
         )
     return None
-
-
-def take_spectra(batch: SpectrumBatch, rows: list[int]) -> SpectrumBatch:
-    """The spectra at ``rows``, in that order (pass-through columns are not carried into results)."""
-    return SpectrumBatch(
-        [batch.spectrum_id[i] for i in rows],
-        [batch.wavelength[i] for i in rows],
-        [batch.flux[i] for i in rows],
-        [batch.ivar[i] for i in rows],
-        n_nonfinite=np.zeros(len(rows), np.int64) if batch.n_nonfinite is None else np.asarray(batch.n_nonfinite)[rows],
-    )
