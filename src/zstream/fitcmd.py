@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--grid-step", type=float, default=LogGrid().step,
-        help=f"log10 λ step of the rest grid (default {LogGrid().step:g}, about one MUSE pixel)",
+        help=f"log10 λ step of the rest grid (default {LogGrid().step:g}, about two MUSE pixels)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

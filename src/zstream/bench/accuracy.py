@@ -56,10 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-tune", type=int, default=1000, help="spectra in the calibration set (default 1000)")
     parser.add_argument("--n-test", type=int, default=2000, help="spectra in each test set (default 2000)")
     parser.add_argument("--k", default=None, help="templates per class as for zstream fit (default: fit's defaults)")
-    parser.add_argument("--max-iter", type=int, default=150,
-                        help="joint Nearly-NMF iterations of the training (default 150)")
-    parser.add_argument("--sequential-iter", type=int, default=20,
-                        help="iterations per sequential template stage (default 20)")
+    parser.add_argument("--max-iter", type=int, default=500,
+                        help="joint Nearly-NMF iterations of the training (default 500, as zstream fit)")
+    parser.add_argument("--sequential-iter", type=int, default=50,
+                        help="iterations per sequential template stage (default 50, as zstream fit)")
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
     parser.add_argument("--out", type=Path, default=Path("accuracy-run"), help="work directory (default accuracy-run)")
     parser.add_argument("--reuse", action="store_true", help="skip steps whose output already exists in --out")

@@ -17,15 +17,16 @@ class LogGrid:
 
     Defaults: the range of the MUSE rest-frame grid of Bourahma et al. 2026,
     2.77 ≤ log10 λ ≤ 3.97 (the MUSE range 4600–9350 Å for 0 ≤ z ≤ 6.7), with a step
-    4× their 2.215525e-5: 8.8621e-5, about one MUSE pixel (1.25 Å at 6,100 Å). Their
-    step oversamples the pixels 3.5×; the coarser one measures better redshifts
-    (its NMF templates cannot learn sub-pixel spikes) and scans faster
-    (BENCHMARKS.md, "Rest-grid resolution").
+    8× their 2.215525e-5: 1.77242e-4, 2.4 Å at 6,000 Å, about two MUSE pixels or one
+    line-spread FWHM. Their step oversamples the pixels 3.5×; on simulated MUSE spectra
+    the coarser grid measured better redshifts (its NMF templates cannot learn sub-pixel
+    spikes) and scanned faster, and 16× was worse again (BENCHMARKS.md, "Rest-grid
+    resolution").
     """
 
     log10_min: float = 2.77
     log10_max: float = 3.97
-    step: float = 8.8621e-5
+    step: float = 1.77242e-4
 
     def __post_init__(self) -> None:
         if not (self.step > 0 and self.log10_max > self.log10_min):
