@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     _log_to_file(args.out / "service.log")
     say(f"zstream demo: {args.duration:.0f} s at {args.rate:g} spectra/s; everything goes to {args.out}/")
     training, starter_path = demo.starter_basis(args.out, args.n_train, args.k, args.seed, args.device)
-    thresholds = demo.calibrated_thresholds(args.out, starter_path, args.n_train // 2, args.seed + 3, args.device)
+    calibration = demo.calibrated_model(args.out, starter_path, args.n_train // 2, args.seed + 3, args.device)
     stream, truth = demo.stream_spectra(round(args.duration * args.rate), args.seed + 1)
     with contextlib.ExitStack() as stack:
         bootstrap = args.bootstrap_servers
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap_servers
             say(f"embedded broker (tansu, in memory) on {bootstrap}")
         prefix = f"zstream-demo-{uuid.uuid4().hex[:6]}"
-        config = demo.service_config(args, bootstrap, starter_path, thresholds, len(stream), prefix)
+        config = demo.service_config(args, bootstrap, starter_path, calibration, len(stream), prefix)
         demo.seed_archive(config.archive, training, args.n_train, args.seed + 2)
         harness = stack.enter_context(StreamHarness(config, ReplicaThread(config)))
         say("service starting: joining the consumer group (a few seconds)…")

@@ -82,8 +82,12 @@ class ServiceConfig:
     basis: Path | None = _setting(
         None, "initial basis file; used when the basis topic holds no basis yet (then published to it)", group="processing"
     )
+    calibration: Path | None = _setting(
+        None, "reliability model from 'zstream calibrate' (.json): p_source, p_z_ok, p_blend and the decisions",
+        group="processing",
+    )
     thresholds: Path | None = _setting(
-        None, "TOML file with a [thresholds] table (from 'zstream calibrate'); scanner defaults otherwise",
+        None, "TOML file with a [thresholds] table (older 'zstream calibrate --out x.toml'); scanner defaults otherwise",
         group="processing",
     )
     z_min: float = _setting(0.0, "lowest trial redshift", group="processing")
@@ -125,9 +129,12 @@ class ServiceConfig:
     def scan_config(self) -> "ScanConfig":
         """The scanner settings these service settings describe."""
         from zstream.redshift import ScanConfig  # keeps reading settings free of torch
+        from zstream.redshift.reliability import ReliabilityModel
 
-        z_range = {"z_min": self.z_min, "z_max": self.z_max, "z_step": self.z_step}
-        return ScanConfig.from_toml(self.thresholds, **z_range) if self.thresholds else ScanConfig(**z_range)
+        settings = {"z_min": self.z_min, "z_max": self.z_max, "z_step": self.z_step}
+        if self.calibration:
+            settings["reliability"] = ReliabilityModel.load(self.calibration)
+        return ScanConfig.from_toml(self.thresholds, **settings) if self.thresholds else ScanConfig(**settings)
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a plain dict with secrets replaced by ``***``, safe to log."""

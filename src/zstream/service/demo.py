@@ -51,19 +51,16 @@ def starter_basis(out: Path, n_train: int, k: int, seed: int, device: str) -> tu
     return training, path
 
 
-def calibrated_thresholds(out: Path, basis_path: Path, n: int, seed: int, device: str) -> Path:
-    """Choose the source and blend thresholds on a labelled simulated tuning set, as ``zstream calibrate`` does.
+def calibrated_model(out: Path, basis_path: Path, n: int, seed: int, device: str) -> Path:
+    """Fit the reliability model (p_source, p_z_ok, p_blend) on a labelled simulated tuning set, as
+    ``zstream calibrate`` does, so the service's decisions are calibrated probabilities."""
+    from zstream.evaluate.calibrate import fit_reliability
 
-    The paper's cuts were set on real MUSE data; on the demo's coarse simulated spectra they flag
-    far too many blends, so the demo calibrates its own before it serves.
-    """
-    from zstream.evaluate.calibrate import calibrate, write_thresholds
-
-    print(f"calibrating thresholds on {n} labelled spectra…", flush=True)
+    print(f"calibrating p_source, p_z_ok and p_blend on {n} labelled spectra…", flush=True)
     tuning, truth = simulate(n, seed=seed, config=DEMO_SIM, progress=True)
     results = Scanner(load_basis(basis_path), ScanConfig(z_step=DEMO_Z_STEP), device=device).scan(tuning)
-    provenance = f"zstream demo tuning set: seed {seed}, {n} spectra"
-    return write_thresholds(out / "thresholds.toml", calibrate(results, truth), provenance=provenance)
+    model = fit_reliability(results, truth, provenance={"tuning": f"zstream demo: seed {seed}, {n} spectra"})
+    return model.save(out / "calibration.json")
 
 
 def stream_spectra(n: int, seed: int) -> tuple[SpectrumBatch, pa.Table]:
@@ -78,9 +75,9 @@ def embedded_broker(log_path: Path) -> EmbeddedBroker:
 
 
 def service_config(
-    args: argparse.Namespace, bootstrap: str, basis: Path, thresholds: Path, n_stream: int, prefix: str
+    args: argparse.Namespace, bootstrap: str, basis: Path, calibration: Path, n_stream: int, prefix: str
 ) -> ServiceConfig:
-    """Service settings for the demo: its own topics, the starter basis and calibrated thresholds, frequent refits."""
+    """Service settings for the demo: its own topics, the starter basis and its calibration, frequent refits."""
     return ServiceConfig(
         bootstrap_servers=bootstrap,
         input_topic=f"{prefix}.spectra",
@@ -91,7 +88,7 @@ def service_config(
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
         basis=basis,
-        thresholds=thresholds,
+        calibration=calibration,
         archive=args.out / "archive",
         batch_size=16,
         max_wait_ms=500,
