@@ -28,11 +28,17 @@ REJECT_SCHEMA = pa.schema(
 def conform_results(table: pa.Table) -> pa.Table:
     """Order and cast the result columns to ``RESULT_SCHEMA``; extra columns follow untouched.
 
+    A missing nullable column (one added to the format later, e.g. ``spectype`` or ``p_source``)
+    is filled with nulls, so result files written by an older zstream stay readable.
+
     Raises
     ------
     UserError
-        A result column is missing or cannot be cast to its schema type.
+        A required (non-nullable) result column is missing, or a column cannot be cast to its type.
     """
+    for field in RESULT_SCHEMA:
+        if field.nullable and field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
     if missing:
         raise UserError(f"result table lacks column(s) {', '.join(missing)}; see RESULT_SCHEMA in zstream.io")
