@@ -6,8 +6,7 @@ import pytest
 
 from zstream.errors import UserError
 from zstream.io import RESULT_SCHEMA, read_results
-
-NEWER = ("spectype", "z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok", "p_blend")
+from zstream.io.results import LATER_RESULT_COLUMNS as NEWER
 
 
 def old_results() -> pa.Table:
@@ -26,7 +25,8 @@ def test_an_older_result_file_reads_with_null_new_columns(tmp_path):
     assert table.column("z").to_pylist() == [0.5]
 
 
-def test_a_missing_required_column_is_still_refused(tmp_path):
-    pq.write_table(old_results().drop_columns(["basis_version"]), tmp_path / "broken.parquet")
-    with pytest.raises(UserError, match="basis_version"):
+@pytest.mark.parametrize("name", ["basis_version", "blend_score"])
+def test_a_missing_original_column_is_still_refused(tmp_path, name):
+    pq.write_table(old_results().drop_columns([name]), tmp_path / "broken.parquet")
+    with pytest.raises(UserError, match=name):
         read_results(tmp_path / "broken.parquet")

@@ -25,19 +25,24 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
+LATER_RESULT_COLUMNS = ("spectype", "z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok", "p_blend")
+"""Nullable result columns added after the first release (spectral classes, candidates, reliability)."""
+
+
 def conform_results(table: pa.Table) -> pa.Table:
     """Order and cast the result columns to ``RESULT_SCHEMA``; extra columns follow untouched.
 
-    A missing nullable column (one added to the format later, e.g. ``spectype`` or ``p_source``)
-    is filled with nulls, so result files written by an older zstream stay readable.
+    A missing column of :data:`LATER_RESULT_COLUMNS` (added to the format after its first
+    release) is filled with nulls, so result files written by an older zstream stay readable.
 
     Raises
     ------
     UserError
-        A required (non-nullable) result column is missing, or a column cannot be cast to its type.
+        Any other result column is missing, or a column cannot be cast to its type.
     """
-    for field in RESULT_SCHEMA:
-        if field.nullable and field.name not in table.column_names:
+    for name in LATER_RESULT_COLUMNS:
+        if name not in table.column_names:
+            field = RESULT_SCHEMA.field(name)
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
     if missing:
