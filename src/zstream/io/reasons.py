@@ -35,6 +35,7 @@ class Reason(str, Enum):
     NONPOSITIVE_WAVELENGTH = "nonpositive_wavelength"
     UNSORTED_WAVELENGTH = "unsorted_wavelength"
     NEGATIVE_IVAR = "negative_ivar"
+    UNSCALABLE_IVAR = "unscalable_ivar"
     DUPLICATE_ID_IN_BATCH = "duplicate_id_in_batch"
     NO_OVERLAP_WITH_BASIS = "no_overlap_with_basis"
     INTERNAL_ERROR = "internal_error"
@@ -67,6 +68,9 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.NONPOSITIVE_WAVELENGTH: "wavelength has values of 0 Å or less",
     Reason.UNSORTED_WAVELENGTH: "wavelength is not strictly increasing (unsorted or duplicated values)",
     Reason.NEGATIVE_IVAR: "ivar has negative values (variance must be positive; use 0 for bad pixels)",
+    Reason.UNSCALABLE_IVAR: (
+        "the good pixels' ivar spans more than 1e300: no common flux scale keeps every weight finite"
+    ),
     Reason.DUPLICATE_ID_IN_BATCH: "spectrum_id occurs more than once in one batch (service)",
     Reason.NO_OVERLAP_WITH_BASIS: "spectrum has no good pixel inside the basis coverage at any trial z (service)",
     Reason.INTERNAL_ERROR: (

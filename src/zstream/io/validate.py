@@ -97,7 +97,19 @@ def check_spectrum(
     bad = nonfinite if mask is None else nonfinite | mask
     flux[nonfinite] = 0.0
     ivar[bad] = 0.0
+    weighted = ivar[ivar > 0]
+    if weighted.size and not weighted.max() / weighted.min() <= MAX_IVAR_RANGE:
+        raise RecordError(
+            Reason.UNSCALABLE_IVAR,
+            f"ivar of the good pixels spans {weighted.min():.3g}–{weighted.max():.3g}: normalised to one flux scale, "
+            "some weights would overflow; mask (ivar = 0) the pixels whose ivar is off by hundreds of decades",
+        )
     return CheckedSpectrum(wavelength, flux, ivar, int(np.count_nonzero(nonfinite)))
+
+
+MAX_IVAR_RANGE = 1e300
+"""Largest ratio of good pixels' ivar: the scanner divides every spectrum by its median noise, and
+the weights then range over this ratio, which must stay finite in float64. Any physical units pass."""
 
 
 def check_spectrum_id(value: object) -> str:
