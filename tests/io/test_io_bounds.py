@@ -16,6 +16,7 @@ from zstream.io import (
     SPECTRUM_SCHEMA,
     Reason,
     RecordError,
+    concat_batches,
     decode_message,
     json_schema,
     read_rejects,
@@ -244,3 +245,27 @@ def test_bench_decode_reports_what_the_bounds_cost(capsys):
                  "--arrow-batch", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("bound checks alone") == 2 and out.count("bounded / unbounded throughput") == 2
+
+
+def test_an_arrow_message_with_too_many_columns_is_refused():
+    table = spectra_to_table(make_batch(n=2))
+    for i in range(MAX_MEMBERS):
+        table = table.append_column(f"x{i}", pa.array([i, i]))
+    assert _reason_of(_ipc(table), ARROW_STREAM) == Reason.FIELD_TOO_LARGE
+
+
+def test_batches_whose_pass_through_columns_clash_join_without_failing():
+    batches = [decode_message(orjson.dumps(GOOD | {"spectrum_id": f"s{i}", "sky": [1.0, 2.0, 3.0]}))[0]
+               for i in range(3)]
+    batches.insert(1, decode_message(orjson.dumps(GOOD | {"spectrum_id": "odd", "sky": {"k": [[1]]}}))[0])
+    joined = concat_batches(batches)
+    assert joined.spectrum_id == ["s0", "odd", "s1", "s2"]
+    assert joined.extra.column("sky").to_pylist() == [[1.0, 2.0, 3.0], None, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+
+
+def test_jsonl_chunks_with_clashing_pass_through_types_are_read(tmp_path):
+    lines = [orjson.dumps(GOOD | {"spectrum_id": "a", "meta": {"x": 1}}), orjson.dumps(GOOD | {"spectrum_id": "b", "meta": [1]})]
+    (tmp_path / "s.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    batch, rejects = read_spectra(tmp_path / "s.jsonl", batch_size=1)
+    assert batch.spectrum_id == ["a", "b"] and rejects == []
+    assert batch.extra.column("meta").to_pylist() == [{"x": 1}, None]

@@ -64,6 +64,8 @@ def bad_messages(good: SpectrumBatch, max_message_bytes: int) -> list[tuple[Mess
     far_uv = np.linspace(100.0, 300.0, n)
     negative_ivar = np.asarray(template["ivar"], dtype=np.float32).copy()
     negative_ivar[3] = -1.0
+    unscalable_ivar = np.asarray(template["ivar"], dtype=np.float64).copy()
+    unscalable_ivar[[3, 4]] = 1e-200, 1e200
     missing_flux = {key: value for key, value in broken("missing-field").items() if key != "flux"}
     arrow_nan = SpectrumBatch(["bad-arrow-nan-wavelength"], [nan_wavelength], [good.flux[0]], [good.ivar[0]])
     duplicated_id = SpectrumBatch(["dup-id", "dup-id"], [good.wavelength[0]] * 2, [good.flux[0]] * 2,
@@ -96,4 +98,5 @@ def bad_messages(good: SpectrumBatch, max_message_bytes: int) -> list[tuple[Mess
         (_json(template | {"spectrum_id": "bad-long-id-" + "x" * 300}), Reason.FIELD_TOO_LARGE),
         (_json(broken("zero-wavelength", wavelength=wavelength - wavelength[0])), Reason.NONPOSITIVE_WAVELENGTH),
         (_arrow_without_rows(), Reason.EMPTY_MESSAGE),
+        (_json(broken("unscalable-ivar", ivar=unscalable_ivar)), Reason.UNSCALABLE_IVAR),
     ]

@@ -27,7 +27,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from zstream.errors import UserError
-from zstream.io.limits import check_arrow_depth, check_id_length, check_json_bounds, check_pixel_count
+from zstream.io.limits import check_arrow_bounds, check_id_length, check_json_bounds, check_pixel_count
 from zstream.io.messages import ARROW_END_OF_STREAM, ARROW_STREAM, decode_message, encode_spectrum_json, schema_envelope
 from zstream.io.schema import json_validator
 from zstream.io.records import SpectrumBatch
@@ -124,7 +124,7 @@ def _arrow_bounds(message: bytes, table: pa.Table, ids: list[str], n_pixels: lis
     """The bound checks :func:`decode_message` makes on an Arrow IPC message."""
     message.endswith(ARROW_END_OF_STREAM)
     table.validate(full=True)
-    check_arrow_depth(table.schema)
+    check_arrow_bounds(table.schema)
     for spectrum_id, count in zip(ids, n_pixels):
         check_id_length(spectrum_id)
         check_pixel_count(count)

@@ -10,6 +10,8 @@ JSONL line, FITS file or table row is that record's ``internal_error``).
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -33,6 +35,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SUPPORTED = "Parquet (.parquet or a directory of them), Arrow IPC (.arrow/.feather), JSONL (.jsonl) or FITS (.fits[.gz] or a directory of them)"
 
 Batches = Iterator[tuple[SpectrumBatch, list[Reject]]]
+log = logging.getLogger("zstream.io")
 
 
 def iter_spectra(path: str | Path, *, batch_size: int = 1024, wavelength: np.ndarray | str | Path | None = None) -> Batches:
@@ -156,11 +159,44 @@ def _concat_extras(batches: list[SpectrumBatch]) -> pa.Table | None:
     present = [b.extra for b in batches if b.extra is not None]
     if not present:
         return None
-    schema = pa.unify_schemas([extra.schema for extra in present], promote_options="permissive")
-    tables = [
-        b.extra if b.extra is not None else pa.table({f.name: pa.nulls(len(b), f.type) for f in schema}) for b in batches
-    ]
+    try:
+        schema = pa.unify_schemas([extra.schema for extra in present], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a column of unrelated types in different batches
+        schema = _majority_schema(present)
+        tables = [_conformed_extra(b, schema) for b in batches]
+    else:
+        tables = [
+            b.extra if b.extra is not None else pa.table({f.name: pa.nulls(len(b), f.type) for f in schema})
+            for b in batches
+        ]
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _majority_schema(extras: list[pa.Table]) -> pa.Schema:
+    """Per pass-through column, the type most rows carry (the first seen on a tie)."""
+    rows: dict[str, Counter] = {}
+    for extra in extras:
+        for field in extra.schema:
+            rows.setdefault(field.name, Counter())[field.type] += extra.num_rows
+    for name, types in rows.items():
+        if len(types) > 1:
+            log.warning("pass-through column %r has unrelated types %s in one batch; kept as the most common, "
+                        "null where another cannot be cast", name, sorted(map(str, types)))
+    return pa.schema([(name, types.most_common(1)[0][0]) for name, types in rows.items()])
+
+
+def _conformed_extra(batch: SpectrumBatch, schema: pa.Schema) -> pa.Table:
+    """``batch.extra`` in ``schema``: a column that is absent, or cannot be cast to its schema type, is null."""
+    columns = []
+    for field in schema:
+        column = None
+        if batch.extra is not None and field.name in batch.extra.column_names:
+            try:
+                column = batch.extra.column(field.name).cast(field.type)
+            except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = None
+        columns.append(pa.nulls(len(batch), field.type) if column is None else column)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def load_wavelength(wavelength: np.ndarray | str | Path | None) -> np.ndarray | None:

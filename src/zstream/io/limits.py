@@ -21,7 +21,7 @@ MAX_ID_CHARS = 256
 MAX_PIXELS = 262_144
 """Most pixels of one spectrum (MUSE has 3,681, a DESI coadd 7,781), and most items of any array of numbers."""
 MAX_MEMBERS = 256
-"""Most object members (fields, at every level) of one JSON record: each becomes an Arrow column or child."""
+"""Most fields of one record, at every level (JSON object members; Arrow columns and struct fields)."""
 MAX_VALUES = 10_000
 """Most values of a JSON record outside its arrays of numbers (list items, members, scalars)."""
 MAX_STRING_CHARS = 10_000
@@ -76,22 +76,27 @@ def check_json_bounds(record: object) -> None:
         pending.extend((item, depth + 1) for item in value.values())
 
 
-def check_arrow_depth(schema: pa.Schema) -> None:
-    """Check that no column type of ``schema`` nests deeper than ``MAX_DEPTH`` (counted as for JSON: a row is
-    level 1, a list column level 2).
+def check_arrow_bounds(schema: pa.Schema) -> None:
+    """Check an Arrow schema as a JSON record is checked: its nesting depth (a row is level 1, a list
+    column level 2) and its number of fields (columns and struct fields at every level).
 
     Raises
     ------
     RecordError
-        ``too_deep``, naming the column.
+        ``too_deep`` (naming the column) or ``field_too_large``.
     """
+    n_members = len(schema)
     for field in schema:
         pending = [(field.type, 2)]
         while pending:
             data_type, depth = pending.pop()
             if data_type.num_fields and depth > MAX_DEPTH:
                 raise RecordError(Reason.TOO_DEEP, f"column {field.name!r} is nested more than {MAX_DEPTH} levels deep")
+            if pa.types.is_struct(data_type):
+                n_members += data_type.num_fields
             pending.extend((data_type.field(i).type, depth + 1) for i in range(data_type.num_fields))
+    if n_members > MAX_MEMBERS:
+        raise RecordError(Reason.FIELD_TOO_LARGE, f"table has {n_members} fields (counting struct fields), limit is {MAX_MEMBERS}")
 
 
 def check_id_length(spectrum_id: str) -> None:

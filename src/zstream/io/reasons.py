@@ -56,7 +56,7 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.TOO_DEEP: "JSON record or Arrow column type is nested deeper than the bound (32 levels)",
     Reason.FIELD_TOO_LARGE: (
         "a field exceeds its size bound: spectrum_id over 256 characters, an array of numbers over 262,144 items, "
-        "a string over 10,000 characters, or a JSON record with over 256 fields or 10,000 other values"
+        "a string over 10,000 characters, a record with over 256 fields, or a JSON record with over 10,000 other values"
     ),
     Reason.UNKNOWN_SCHEMA_VERSION: "record's schema_version is not one this build reads (current: \"1\")",
     Reason.MISSING_FIELD: "a required field (spectrum_id, wavelength, flux, ivar) is absent or null, or spectrum_id is empty",

@@ -7,6 +7,7 @@ the grid then lives in the schema metadata under ``SHARED_WAVELENGTH_KEY``
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zstream.errors import UserError
-from zstream.io.limits import check_arrow_depth
+from zstream.io.limits import check_arrow_bounds
 from zstream.io.reasons import Reason, RecordError, Reject
 from zstream.io.records import SpectrumBatch
 from zstream.io.schema import SHARED_WAVELENGTH_KEY, SPECTRUM_SCHEMA
@@ -84,11 +85,11 @@ def table_to_spectra(
     ------
     RecordError
         ``missing_field`` or ``wrong_type`` when a whole column is absent, repeated or mistyped;
-        ``too_deep`` when a column type nests deeper than ``MAX_DEPTH``.
+        ``too_deep`` / ``field_too_large`` beyond the bounds of :func:`~zstream.io.limits.check_arrow_bounds`.
     """
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    check_arrow_depth(table.schema)
+    check_arrow_bounds(table.schema)
     if wavelength is None:
         wavelength = shared_wavelength_of(table.schema)
     _require_columns(table, wavelength is not None)
@@ -161,7 +162,7 @@ def _is_number(data_type: pa.DataType) -> bool:
 
 
 def _require_columns(table: pa.Table, has_shared_wavelength: bool) -> None:
-    repeated = sorted({name for name in table.column_names if name in RECORD_COLUMNS and table.column_names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(table.column_names).items() if count > 1)
     if repeated:
         raise RecordError(Reason.WRONG_TYPE, f"column(s) {', '.join(repeated)} appear more than once")
     required = ["spectrum_id", "flux", "ivar"] + ([] if has_shared_wavelength else ["wavelength"])
