@@ -89,7 +89,7 @@ def test_broker_gone_past_the_retry_bound_replica_exits_and_a_restart_loses_noth
                                                                                    serve_process):
     config = make_config(broker.bootstrap_servers, basis_files[0], tmp_path, topic_partitions=2, broker_retries=3,
                          retry_backoff_ms=200, retry_backoff_max_ms=1000, broker_timeout_ms=2000)
-    outage = _lose_broker_under_traffic(config, broker, serve_process, "bounded", (10, 30), seed=33)
+    outage = _lose_broker_under_traffic(config, broker, serve_process, "bounded", (4, 20), seed=33)
     code = outage.service.process.wait(timeout=TIMEOUT_S)
     log = outage.service.log()
     assert code == 2, log[-3000:]

@@ -96,7 +96,7 @@ def test_scan_isolating_answers_everything_but_the_failing_spectra():
 
 def test_a_scanner_failure_on_one_spectrum_is_isolated_without_a_restart(kafka_broker, service_config, running,
                                                                          trapped):
-    config = dataclasses.replace(service_config, batch_size=12, max_wait_ms=2000)
+    config = dataclasses.replace(service_config, batch_size=12, max_wait_ms=1000)
     kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=1)
     spectra, _ = simulate_test(11, 7)
     spectra.spectrum_id[5] = POISON
