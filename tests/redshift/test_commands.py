@@ -42,7 +42,8 @@ def test_scan_writes_results_rejects_and_kept_curves(files):
     assert results[2]["warnings"] & ZWarning.ALL_MASKED and not results[2]["is_source"]
     assert read_rejects(folder / "results.rejects.parquet") == []
     curves = pq.read_table(folder / "results.chi2.parquet").to_pylist()
-    assert [c["spectrum_id"] for c in curves] == ["s1"] and len(curves[0]["chi2"]) == 1501
+    # 1,501 requested trial z, snapped to whole pixel shifts of the basis grid (a few coincide at high z)
+    assert [c["spectrum_id"] for c in curves] == ["s1"] and 1400 < len(curves[0]["chi2"]) == len(curves[0]["z"]) <= 1501
 
 
 def test_scan_thresholds_file_sets_the_decisions(files, tmp_path):

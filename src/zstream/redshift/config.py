@@ -51,6 +51,11 @@ class ScanConfig:
         (default: stars within ±0.002, i.e. ±600 km/s, as redrock does).
     n_candidates : int
         Local minima of each class's χ²(z) curve refined exactly and ranked (redrock keeps a few).
+    look_elsewhere : float
+        Candidates of different classes are ranked by χ² + ``look_elsewhere`` · ln(trial redshifts
+        of their class): the best of N trials of noise undercuts the truth by about 2 ln N, so a
+        class searched over 0–6.7 would otherwise beat stars, searched over ±0.002, on faint
+        spectra. 0 ranks by χ² alone.
     sky_variance_fraction : float
         Sky-line residual RMS, as a fraction of the sky-line flux, added to the variance of
         spectra that carry a ``sky`` column.
@@ -72,6 +77,7 @@ class ScanConfig:
     threads: int | None = 1
     class_z_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: {"STAR": STAR_Z_RANGE})
     n_candidates: int = 3
+    look_elsewhere: float = 2.0
     sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
     reliability: ReliabilityModel | None = None
 
@@ -90,8 +96,11 @@ class ScanConfig:
                 f"batch_size, max_nnls_iter and n_candidates must be ≥ 1, got {self.batch_size}, "
                 f"{self.max_nnls_iter} and {self.n_candidates}"
             )
-        if not self.sky_variance_fraction >= 0:
-            raise UserError(f"sky_variance_fraction must be ≥ 0, got {self.sky_variance_fraction}")
+        if not (self.sky_variance_fraction >= 0 and self.look_elsewhere >= 0):
+            raise UserError(
+                f"sky_variance_fraction and look_elsewhere must be ≥ 0, got {self.sky_variance_fraction} and "
+                f"{self.look_elsewhere}"
+            )
         for name, (lo, hi) in self.class_z_ranges.items():
             if name not in SPECTYPES or not -1 < lo < hi:
                 raise UserError(f"class_z_ranges: {name}={lo, hi}; need a class from {SPECTYPES} and -1 < lo < hi")

@@ -21,6 +21,11 @@ import torch
 SOLVE_BLOCK = 16384
 """Systems factorised together: a k = 10 factor of this many systems (~3.5 MB float32) stays in cache."""
 
+KKT_FLOOR = 1e-9
+"""Smallest relative KKT tolerance: on nearly collinear templates the floored pivots leave gradient
+errors of ~eps · condition number, which a tolerance of 1000 eps (2e-13) would call violations
+forever, making convergence depend on the last bits of the input; 1e-9 of |b| moves χ² by nothing."""
+
 FULL_EXCHANGES = 3
 """Consecutive full exchanges allowed without fewer violations before single exchanges (Kim & Park's p)."""
 
@@ -71,7 +76,7 @@ def nnls_batched(
     gram = gram * inv_scale[rows] * inv_scale[cols]
     rhs = rhs * inv_scale
     # KKT to working precision: free variables may be this far below 0, gradients this far below 0.
-    precision = 1000 * torch.finfo(rhs.dtype).eps
+    precision = max(1000 * torch.finfo(rhs.dtype).eps, KKT_FLOOR)
     tolerance = precision * rhs.abs().amax(0)
 
     solution = torch.zeros_like(rhs)

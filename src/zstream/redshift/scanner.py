@@ -32,7 +32,7 @@ from zstream.redshift.candidates import Candidate, best_rival, curve_minima, spi
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
-from zstream.redshift.fitz import blend_score, refine_minimum, score_curve
+from zstream.redshift.fitz import blend_score, outside_window, refine_minimum, score_curve
 from zstream.redshift.observed import PreparedSpectrum, group_by_window, prepare_batch
 from zstream.redshift.zscan import ShiftTables, solve_at_shifts, solve_blend_at_shifts
 from zstream.redshift.zwarning import ZWarning
@@ -226,8 +226,10 @@ class Scanner:
         """Scan spectra that share one window; returns per spectrum its result fields and optional curve."""
         config = self.config
         by_class = {name: self._scan_class(scan, spectra, start, length) for name, scan in self.classes.items()}
+        penalty = {name: config.look_elsewhere * math.log(scan.z_grid.size) for name, scan in self.classes.items()}
         ranked = [
-            sorted((c for curves in by_class.values() for c in curves.candidates[i]), key=lambda c: c.refined.fit.chi2)
+            sorted((c for curves in by_class.values() for c in curves.candidates[i]),
+                   key=lambda c: c.refined.fit.chi2 + penalty[c.spectype])
             for i in range(len(spectra))
         ]
         blend = by_class[self._blend_class.name]
@@ -237,7 +239,11 @@ class Scanner:
             lags = self._blend_class.trial_lag.expand(len(spectra), self._blend_class.z_grid.size)
             blend_chi2, blend_converged = solve_blend_at_shifts(blend.tables, models, lags, config.max_nnls_iter)
             chi2_blend = blend_chi2.cpu().numpy()
-            blend.not_converged |= ~blend_converged.all(1).cpu().numpy()
+            # within z1's confusion window the fixed model is a combination of the shifted templates (a
+            # singular system, where the solver may stop short); those shifts are never blend candidates
+            z1 = np.array([candidates[0].z for candidates in ranked])
+            counted = outside_window(self._blend_class.z_grid[None, :], z1[:, None], config.confusion_window)
+            blend.not_converged |= (~blend_converged.cpu().numpy() & counted).any(1)
 
         out = []
         for i, (spectrum, candidates) in enumerate(zip(spectra, ranked)):
