@@ -80,11 +80,14 @@ def heldout_chi2_by_class(
     templates: np.ndarray, blocks: dict[str, slice], X: np.ndarray, V: np.ndarray, labels: np.ndarray,
     device: torch.device,
 ) -> float:
-    """:func:`heldout_chi2` of each class's rows against its own template block, pooled per weighted pixel."""
+    """:func:`heldout_chi2` of each class's rows against its own template block, pooled per weighted pixel.
+
+    A class with fewer held-out rows than templates is left out (the projection needs k rows).
+    """
     total, pixels = 0.0, 0
     for name, rows in blocks.items():
         mine = labels == name
-        if mine.any():
+        if mine.sum() >= rows.stop - rows.start:
             n_pixels = max(1, int(np.count_nonzero(V[mine])))
             total += heldout_chi2(templates[rows], X[mine], V[mine], device) * n_pixels
             pixels += n_pixels
