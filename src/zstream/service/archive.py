@@ -204,7 +204,7 @@ def confident_mask(results: pa.Table) -> pa.ChunkedArray:
 def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return pa.table({})
-    return pa.concat_tables(tables, promote_options="default")
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _with_spectype(extra: pa.Table | None, spectype: pa.Array | pa.ChunkedArray) -> pa.Table:

@@ -25,7 +25,7 @@ from zstream import nmf
 from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
 from zstream.redshift.classes import class_blocks
-from zstream.redshift.train import rest_frame_rows, spectypes
+from zstream.redshift.train import continue_edges, coverage_floor, rest_frame_rows, spectypes
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
@@ -138,7 +138,7 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         return RefitOutcome("rejected", None, math.nan, math.nan,
                             f"only {recent.num_rows} archived spectra; need at least {serving.k + n_holdout}")
     older = archive.sample_older(recent.num_rows, config.refit_reservoir, seed)
-    training = pa.concat_tables([recent.slice(0, n_train_recent), older], promote_options="default") if older.num_rows \
+    training = pa.concat_tables([recent.slice(0, n_train_recent), older], promote_options="permissive") if older.num_rows \
         else recent.slice(0, n_train_recent)
     X, V, labels = rest_frame_matrix(training, serving.grid)
     blocks = class_blocks(serving)
@@ -148,10 +148,13 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         mine = labels == name
         if mine.sum() < rows.stop - rows.start:
             continue
-        start = nmf.project(X[mine], V[mine], serving.templates[rows], max_iter=config.refit_max_iter, device=device)
-        fitted = nmf.fit(X[mine], V[mine], rows.stop - rows.start, templates=serving.templates[rows],
+        # as in training: sparsely covered pixels get no weight, and each template continues its edge there
+        covered = np.count_nonzero(V[mine], axis=0) >= coverage_floor(int(mine.sum()))
+        weights = np.where(covered, V[mine], 0.0).astype(np.float32)
+        start = nmf.project(X[mine], weights, serving.templates[rows], max_iter=config.refit_max_iter, device=device)
+        fitted = nmf.fit(X[mine], weights, rows.stop - rows.start, templates=serving.templates[rows],
                          coefficients=start.coefficients, max_iter=config.refit_max_iter, seed=seed, device=device)
-        templates[rows] = fitted.templates
+        templates[rows] = continue_edges(fitted.templates, covered)
         fits[name] = {"method": fitted.method, "nmf_settings": fitted.settings, "n_iter": fitted.n_iter,
                       "n_training_spectra": int(mine.sum())}
     if not np.all(np.isfinite(templates)):
