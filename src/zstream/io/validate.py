@@ -98,7 +98,7 @@ def check_spectrum(
     flux[nonfinite] = 0.0
     ivar[bad] = 0.0
     weighted = ivar[ivar > 0]
-    if weighted.size and not weighted.max() / weighted.min() <= MAX_IVAR_RANGE:
+    if weighted.size and not np.log10(weighted.max()) - np.log10(weighted.min()) <= MAX_IVAR_DECADES:
         raise RecordError(
             Reason.UNSCALABLE_IVAR,
             f"ivar of the good pixels spans {weighted.min():.3g}–{weighted.max():.3g}: normalised to one flux scale, "
@@ -107,9 +107,9 @@ def check_spectrum(
     return CheckedSpectrum(wavelength, flux, ivar, int(np.count_nonzero(nonfinite)))
 
 
-MAX_IVAR_RANGE = 1e300
-"""Largest ratio of good pixels' ivar: the scanner divides every spectrum by its median noise, and
-the weights then range over this ratio, which must stay finite in float64. Any physical units pass."""
+MAX_IVAR_DECADES = 300.0
+"""Largest spread of good pixels' ivar, in decades: the scanner divides every spectrum by its median
+noise, and the weights then span this range, which must stay finite in float64. Any physical units pass."""
 
 
 def check_spectrum_id(value: object) -> str:
