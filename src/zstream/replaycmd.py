@@ -21,7 +21,7 @@ from zstream.service.outputs import result_message, result_record
 from zstream.service.processing import process_records, scan_isolating
 from zstream.service.traffic import send
 
-_SETTINGS = ["bootstrap_servers", "basis_topic", "basis", "archive", "z_min", "z_max", "z_step", "thresholds",
+_SETTINGS = ["bootstrap_servers", "basis_topic", "basis", "archive", "z_min", "z_max", "z_step", "calibration", "thresholds",
              "device", "batch_size", "max_message_bytes", *names_in_group("security")]
 
 

@@ -29,3 +29,25 @@ def test_replay_file_is_deterministic_and_scored_against_truth(tmp_path, basis_p
     assert outputs[0].num_rows + len(read_rejects(tmp_path / "replay-a.rejects.parquet")) == len(spectra)
     report = json.loads((tmp_path / "replay-a-report" / "report.json").read_text())
     assert report and "report:" in capsys.readouterr().out
+
+
+def test_replay_applies_the_calibration_it_is_given(tmp_path, basis_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
+    from evaluate_builders import make_scanned_population
+
+    from zstream.evaluate.calibrate import fit_reliability
+
+    fit_reliability(*make_scanned_population(400, seed=3)).save(tmp_path / "calibration.json")
+    spectra, _ = simulate_test(6, 62)
+    write_spectra(tmp_path / "spectra.parquet", spectra)
+    out = tmp_path / "replay.parquet"
+    assert main(["replay", "--input", str(tmp_path / "spectra.parquet"), "--basis", str(basis_path),
+                 "--calibration", str(tmp_path / "calibration.json"), "--out", str(out), *SCAN]) == 0
+    results = read_results(out)
+    probabilities = results.column("p_source").to_pylist()
+    assert all(p is not None and 0.0 <= p <= 1.0 for p in probabilities)
+    threshold = json.loads((tmp_path / "calibration.json").read_text())["targets"]["p_source"]["threshold"]
+    assert results.column("is_source").to_pylist() == [p >= threshold for p in probabilities]
