@@ -44,7 +44,7 @@ class GalleryItem:
 
 
 def observed_model(basis: Basis, coefficients: np.ndarray, z: float, wavelength: np.ndarray) -> np.ndarray:
-    """Best-fit model on the observed grid: inverse of the rest-frame transform of seed 002 Eq. 4.
+    """Best-fit model on the observed grid: inverse of the rest-frame transform of Bourahma et al. 2026 Eq. 4.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Figures of merit of seed 002 (Sect. 3.4, 4.3, 4.4) on plain arrays.
+"""Figures of merit of Bourahma et al. 2026 (Sect. 3.4, 4.3, 4.4) on plain arrays.
 
 Redshift: relative error δz = |z_p − z_t| / (1 + z_t) (Eq. 9), good fraction GF
 with tolerance 0.005 (Eq. 10), MAE after rejecting δz > 5 MAD (Eq. 11).
@@ -12,13 +12,13 @@ import numpy as np
 from scipy.stats import rankdata
 
 GF_TOLERANCE = 0.005
-"""t_MUSE of seed 002: good when |Δz| < 0.005 (1 + z_t)."""
+"""t_MUSE of Bourahma et al. 2026: good when |Δz| < 0.005 (1 + z_t)."""
 
 CATASTROPHIC_TOLERANCE = 0.05
 """Catastrophic failure: δz above this (ten times the GF tolerance; line mis-identifications)."""
 
 MAD_REJECTION = 5.0
-"""MAE and median δz reject predictions with δz > 5 × MAD (seed 002, Eq. 11)."""
+"""MAE and median δz reject predictions with δz > 5 × MAD (Bourahma et al. 2026, Eq. 11)."""
 
 
 def relative_error(z_pred: np.ndarray, z_true: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Rank selection by K-fold cross-validation (seed 002, Sect. 3.5).
+"""Rank selection by K-fold cross-validation (Bourahma et al. 2026, Sect. 3.5).
 
 For each fold, templates of every trial rank k are learned with Nearly-NMF on the
 other folds; the held-out spectra are projected onto them (coefficients-only fit)
@@ -101,7 +101,7 @@ def select_rank(
     ks : sequence of int
         Trial ranks.
     folds : int
-        Number of folds K (seed 002: 5).
+        Number of folds K (Bourahma et al. 2026: 5).
     seed : int
         Seed of the fold split and of the NMF starts.
     max_iter : int

@@ -71,7 +71,7 @@ def score(
     z_bins : tuple of float
         Edges of the true-redshift bins of the per-bin figures.
     tolerance : float
-        GF tolerance (seed 002: 0.005).
+        GF tolerance (Bourahma et al. 2026: 0.005).
 
     Returns
     -------
@@ -232,7 +232,7 @@ def _detection_section(data: dict, source_score: np.ndarray, selected: np.ndarra
 
 
 def _blend_section(data: dict, flagged: np.ndarray) -> dict:
-    """Blend detection among true sources, as in seed 002 Sect. 4.4 (false detections excluded)."""
+    """Blend detection among true sources, as in Bourahma et al. 2026 Sect. 4.4 (false detections excluded)."""
     sources = data["is_source"]
     positive = data["is_blend"][sources]
     scores = data["blend_score"][sources]

@@ -1,4 +1,4 @@
-"""Batched χ²(z) redshift scan with non-negative template fits (seed 002, Sects. 3.3–4.4).
+"""Batched χ²(z) redshift scan with non-negative template fits (Bourahma et al. 2026, Sects. 3.3–4.4).
 
 Public API: :class:`ScanConfig`, :class:`Scanner` (one per basis), :class:`ZWarning`,
 :func:`train_basis`; :mod:`zstream.redshift.reference` holds the exhaustive

@@ -1,7 +1,7 @@
 """Observed spectra on the shared log-λ grid, grouped by the grid window they cover.
 
 The fast scan works in the observed frame on the same log-λ grid as the
-templates, in flux per unit log10 λ (seed 002, Eq. 4 with z = 0): a trial
+templates, in flux per unit log10 λ (Bourahma et al. 2026, Eq. 4 with z = 0): a trial
 redshift is then a pixel shift of the templates.
 
 A native pixel sits at a fractional grid position ``p = n + a``; the reference

@@ -23,7 +23,7 @@ class ZWarning(IntFlag):
     """The best redshift is the first or last trial redshift: the true minimum may lie outside the range."""
 
     NEGATIVE_MEDIAN_FLUX = 8
-    """The median flux of the usable pixels is negative; non-negative fits are unreliable (seed 002, Sect. 5)."""
+    """The median flux of the usable pixels is negative; non-negative fits are unreliable (Bourahma et al. 2026, Sect. 5)."""
 
     ALL_MASKED = 16
     """No usable pixel: no fit was made; z, errors and scores are null and ``is_source`` is false."""

@@ -34,7 +34,7 @@ def cosmic_rays(rng: np.random.Generator, sigma: np.ndarray, count: int) -> np.n
 
 
 def flatfield_distortion(rng: np.random.Generator, wave: np.ndarray, depth: float, amplitude: float) -> np.ndarray:
-    """Distorted continuum at the blue and red ends (bad flat-fielding, seed 002 Sect. 4.1)."""
+    """Distorted continuum at the blue and red ends (bad flat-fielding, Bourahma et al. 2026 Sect. 4.1)."""
     span = wave[-1] - wave[0]
     blue = np.exp(-(wave - wave[0]) / (span * rng.uniform(0.02, 0.15)))
     red = np.exp(-(wave[-1] - wave) / (span * rng.uniform(0.02, 0.15)))
