@@ -198,13 +198,14 @@ class Replica:
         self.metrics.scan_duration.observe(processed.scan_seconds)
         self.heartbeat.beat()
         processing_ms = (time.monotonic() - started) * 1000.0
-        futures = [
-            self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
-            for row, source in zip(processed.results.to_pylist(), processed.sources)
-        ]
-        futures += [self._send(self.config.dlq_topic, dead_letter_message(letter)) for letter in processed.dead_letters]
         operation = "deliver"
-        try:
+        try:  # a send blocks on metadata and raises when the broker is gone: retried like a failed flush
+            futures = [
+                self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
+                for row, source in zip(processed.results.to_pylist(), processed.sources)
+            ]
+            futures += [self._send(self.config.dlq_topic, dead_letter_message(letter))
+                        for letter in processed.dead_letters]
             self._flush(consumer)
             for future in futures:
                 future.get(timeout=0)  # raises if any send failed: then nothing is committed
