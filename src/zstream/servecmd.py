@@ -35,9 +35,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def configure_logging(level: str) -> None:
-    """Log lines to stderr; kafka-python's own chatter only from WARNING up unless debugging."""
+    """Log lines to stderr; kafka-python's own chatter only from WARNING up, one line each, unless debugging."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(max(logging.getLogger().level, logging.WARNING))
+    if logging.getLogger().level > logging.DEBUG:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_one_line_kafka_errors)
+
+
+def _one_line_kafka_errors(record: logging.LogRecord) -> bool:
+    """kafka-python logs expected connection losses with their stack: keep the line and the error, drop the stack."""
+    if record.name.startswith("kafka") and record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.msg, record.args = f"{record.getMessage()} ({type(error).__name__}: {error})", None
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
