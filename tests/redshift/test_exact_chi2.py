@@ -42,7 +42,7 @@ def test_curve_equals_the_exact_fit_at_every_trial_redshift(scanned, index):
     spectrum = prepared[index]
     galaxy = scanner.classes["GALAXY"]
     tables = ShiftTables.build(galaxy.correlator(spectrum.start, spectrum.length), [spectrum])
-    reference = tables.reference_norm2().numpy()[0]
+    reference = tables.reference_norm2.numpy()[0]
     assert output.curves.column("spectype")[index].as_py() == "GALAXY"
     curve = np.asarray(output.curves.column("chi2")[index].as_py(), dtype=np.float64)
     exact = np.array([exact_fit(galaxy.templates, spectrum, float(s), reference).chi2 for s in galaxy.trial_shift])

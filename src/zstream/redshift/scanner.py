@@ -206,7 +206,7 @@ class Scanner:
         minima = [curve_minima(curve, scan.z_grid, config.n_candidates, config.confusion_window) for curve in chi2]
         best_shift, fine_converged = self._best_integer_shifts(scan, tables, minima)
         not_converged |= ~fine_converged
-        reference = tables.reference_norm2().cpu().numpy()
+        reference = tables.reference_norm2.cpu().numpy()
         candidates = [
             [
                 Candidate(
@@ -305,7 +305,7 @@ class Scanner:
         if z_coarse is None:
             return score, None
         shift = int(scan.trial_shift[np.argmin(np.abs(scan.z_grid - z_coarse))])
-        reference = blend.tables.reference_norm2()[index].cpu().numpy()
+        reference = blend.tables.reference_norm2[index].cpu().numpy()
         refined = refine_minimum(
             scan.templates, spectrum, shift, scan.shift_bounds, self.basis.grid, reference, best.refined.fit.model
         )

@@ -18,6 +18,7 @@ equal to it wherever the solver converged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -93,14 +94,18 @@ class ShiftTables:
         """``A(s)`` at ``lags`` ``(n, q)``, packed (upper triangle, row by row): ``(n_pairs, n·q)``."""
         return _gather(self.gram, lags)
 
+    @cached_property
     def reference_norm2(self) -> torch.Tensor:
-        """Largest ``A_kk(s)`` (weighted norm² of template k) over all shifts, per spectrum: ``(n, k)``."""
+        """Largest ``A_kk(s)`` (weighted norm² of template k) over all shifts, per spectrum: ``(n, k)``.
+
+        Computed once per table (a reduction over every shift), after the nuisance is removed.
+        """
         rows, cols = self.correlator.pairs
         return self.gram[:, rows == cols, :].amax(2)
 
     def reference_diagonal(self, q: int) -> torch.Tensor:
-        """:meth:`reference_norm2` repeated for q shifts per spectrum: ``(k, n·q)``."""
-        return self.reference_norm2().T.repeat_interleave(q, dim=1)
+        """:attr:`reference_norm2` repeated for q shifts per spectrum: ``(k, n·q)``."""
+        return self.reference_norm2.T.repeat_interleave(q, dim=1)
 
     def rhs_at(self, lags: torch.Tensor) -> torch.Tensor:
         """``b(s)`` at ``lags`` ``(n, q)``: shape ``(k, n·q)``."""
