@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "(default: a tenth of the class's spectra, at most 50)",
     )
     parser.add_argument(
+        "--smoothness", type=_parse_smoothness, default=None,
+        help="first-difference smoothness weight of each class's templates: one number for every class, or "
+             "STAR=1000,QSO=0 (default: STAR=1000, other classes 0; see BENCHMARKS.md)",
+    )
+    parser.add_argument(
         "--grid-step", type=float, default=LogGrid().step,
         help=f"log10 λ step of the rest grid (default {LogGrid().step:g}, about two MUSE pixels)",
     )
@@ -56,6 +61,13 @@ def _parse_k(text: str) -> int | dict[str, int]:
     from zstream.redshift.classes import parse_k
 
     return parse_k(text)
+
+
+def _parse_smoothness(text: str) -> float | dict[str, float]:
+    """``--smoothness`` parser (imported lazily: zstream.redshift loads torch)."""
+    from zstream.redshift.classes import parse_smoothness
+
+    return parse_smoothness(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         n_rejected += len(rejects)
     basis = train_basis(
         batches, args.k, LogGrid(step=args.grid_step), method=args.method, max_iter=args.max_iter, sequential_iter=args.sequential_iter,
-        seed=args.seed, device=args.device, dtype=args.dtype, min_coverage=args.min_coverage, progress=not args.quiet, version=args.version,
+        seed=args.seed, device=args.device, dtype=args.dtype, min_coverage=args.min_coverage,
+        smoothness=args.smoothness, progress=not args.quiet, version=args.version,
     )
     save_basis(basis, args.out)
     print(

@@ -21,7 +21,7 @@ from zstream.errors import UserError
 from zstream.grid import LogGrid, to_rest_frame
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.nmf import fit
-from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, SPECTYPES
+from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, DEFAULT_SMOOTHNESS, SPECTYPES
 from zstream.redshift.observed import sky_column
 from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION, remove_sky_residuals
 
@@ -106,6 +106,7 @@ def train_basis(
     device=None,
     dtype: str = "float32",
     min_coverage: int | None = None,
+    smoothness: float | dict[str, float] | None = None,
     sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION,
     progress: bool = True,
     version: str | None = None,
@@ -138,6 +139,10 @@ def train_basis(
         Without a floor, NMF spends templates on single-pixel spikes where only a handful of
         spectra reach (e.g. the blue edge, seen only at z > 6.4), and a spike template fits any
         emission line at any z. Default :func:`coverage_floor`.
+    smoothness : float or dict, optional
+        First-difference smoothness weight of the NMF (see :func:`zstream.nmf.fit`): one value
+        for every class or per class; classes not named, and ``None``, get
+        :data:`~zstream.redshift.classes.DEFAULT_SMOOTHNESS` (stars only).
     sky_variance_fraction : float
         Sky-line residual RMS assumed for spectra with a ``sky`` column (fraction of the line flux).
     progress : bool
@@ -173,11 +178,13 @@ def train_basis(
         if rows.sum() < k_class:  # too few to learn k templates: the class is left out, and says so
             skipped[name] = int(rows.sum())
             continue
+        smooth = smoothness if isinstance(smoothness, (int, float)) else \
+            (smoothness or {}).get(name, DEFAULT_SMOOTHNESS.get(name, 0.0))
         floor = coverage_floor(int(rows.sum())) if min_coverage is None else min_coverage
         templates, fits[name] = _fit_class(
             name, X[rows], V[rows], k_class, floor, progress,
             dict(method=method, sequential_iter=sequential_iter, max_iter=max_iter, seed=seed, device=device,
-                 dtype=dtype),
+                 dtype=dtype, smoothness=float(smooth)),
         )
         classes[name] = [sum(b.shape[0] for b in blocks), sum(b.shape[0] for b in blocks) + k_class]
         blocks.append(templates)
