@@ -9,7 +9,7 @@ from zstream.errors import UserError
 from zstream.io.records import SpectrumBatch
 from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.redshift.candidates import spike_score
-from zstream.redshift.classes import class_blocks, parse_k
+from zstream.redshift.classes import DEFAULT_SMOOTHNESS, class_blocks, parse_k, parse_smoothness
 from zstream.redshift.observed import prepare_spectrum
 from zstream.sim import simulate
 
@@ -19,6 +19,32 @@ def test_parse_k_takes_one_integer_or_one_per_class():
     for bad in ("0", "x", "GALAXY=10,GALAXY=3", "ELF=2", "STAR=-1"):
         with pytest.raises(UserError):
             parse_k(bad)
+
+
+def test_parse_smoothness_takes_one_weight_or_one_per_class():
+    assert parse_smoothness("0") == 0.0
+    assert parse_smoothness("star=1000, QSO=2.5") == {"STAR": 1000.0, "QSO": 2.5}
+    for bad in ("-1", "nan", "inf", "x", "STAR=1,STAR=2", "ELF=2"):
+        with pytest.raises(UserError):
+            parse_smoothness(bad)
+
+
+def _roughness(templates: np.ndarray) -> float:
+    """Mean squared first difference of unit-RMS templates."""
+    unit = templates / np.sqrt(np.mean(templates**2, axis=1, keepdims=True))
+    return float(np.mean(np.diff(unit, axis=1) ** 2))
+
+
+def test_star_templates_are_smoothed_by_default_and_other_classes_are_not():
+    batch, _ = simulate(300, seed=79)
+    settings = dict(k={"GALAXY": 2, "QSO": 1, "STAR": 2}, max_iter=20, sequential_iter=5, progress=False, device="cpu")
+    default = train_basis(batch, **settings)
+    plain = train_basis(batch, smoothness=0.0, **settings)
+    assert {name: fit["nmf"]["smoothness"] for name, fit in default.meta["fits"].items()} == \
+        {name: DEFAULT_SMOOTHNESS.get(name, 0.0) for name in default.meta["classes"]}
+    blocks, plain_blocks = class_blocks(default), class_blocks(plain)
+    assert _roughness(default.templates[blocks["STAR"]]) < 0.5 * _roughness(plain.templates[plain_blocks["STAR"]])
+    np.testing.assert_array_equal(default.templates[blocks["GALAXY"]], plain.templates[plain_blocks["GALAXY"]])
 
 
 def test_class_blocks_default_to_one_galaxy_block_and_refuse_gaps():
