@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
-from zstream.bench.ledger import Reconciliation, reconcile
 from zstream.service.config import ServiceConfig
-from zstream.service.traffic import TopicReader
+from zstream.testing.ledger import Reconciliation, reconcile
+from zstream.testing.traffic import TopicReader
 
 DEPLOYMENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "deployment.yaml"
 STOP_BOUND_S = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] / 3

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import pytest
 from kafka import KafkaProducer
 
-from zstream.service.traffic import json_messages, send
+from zstream.service.message import send
+
 from zstream.sim import simulate
+from zstream.testing.traffic import json_messages
 
 from reliability_helpers import ServiceProcess, http_get, ledger, make_config, producer_for, wait_ready
 from durable_broker import durable_broker

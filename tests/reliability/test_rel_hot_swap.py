@@ -11,11 +11,12 @@ import numpy as np
 import orjson
 import pytest
 
-from zstream.bench.ledger import reconcile
 from zstream.io import load_basis
-from zstream.service.traffic import json_messages, send
+from zstream.service.message import send
 from zstream.service.versions import point_serving, publish_basis
 from zstream.sim import simulate
+from zstream.testing.ledger import reconcile
+from zstream.testing.traffic import json_messages
 
 from reliability_helpers import http_get, make_config, producer_for, read_back, wait_ready
 

@@ -20,8 +20,10 @@ from collections import Counter
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from zstream.service.traffic import json_messages, send
+from zstream.service.message import send
+
 from zstream.sim import simulate
+from zstream.testing.traffic import json_messages
 
 from bad_inputs import bad_messages
 from reliability_helpers import STOP_BOUND_S, http_get, ledger, make_config, producer_for, wait_ready

@@ -13,7 +13,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from zstream.io import decode_result_json
 from zstream.service.config import as_arguments
-from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.service.message import send
+from zstream.testing.traffic import TopicReader, json_messages
 
 from service_builders import simulate_test
 

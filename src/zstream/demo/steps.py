@@ -20,10 +20,10 @@ from zstream.grid import LogGrid
 from zstream.io import RESULT_SCHEMA, SpectrumBatch, conform_results, load_basis, save_basis, write_results
 from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.service.archive import Archive
-from zstream.service.broker import EmbeddedBroker
 from zstream.service.config import ServiceConfig
-from zstream.service.harness import StreamHarness
 from zstream.sim import SimConfig, simulate
+from zstream.testing.broker import EmbeddedBroker
+from zstream.testing.harness import StreamHarness
 
 DEMO_SIM = SimConfig(pixel_size=5.0)
 DEMO_GRID = LogGrid(2.77, 3.97, 3e-4)
