@@ -8,7 +8,7 @@ from sim_builders import bright_single_class
 
 from zstream.sim import BLEND_CLASSES, FALSE_CLASSES, SOURCE_CLASSES, SPECTYPES, SimConfig, simulate
 from zstream.sim import lines
-from zstream.sim.simulate import MIN_BLEND_SEPARATION
+from zstream.sim.generate import MIN_BLEND_SEPARATION
 
 # (source_class, z, float64 sum of the float32 flux) of simulate(24, seed=2026), recorded before
 # spectype, sky and the line-ratio settings were added: the default simulation must not change.
