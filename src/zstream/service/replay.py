@@ -105,7 +105,7 @@ def replay_topic(
     Parameters
     ----------
     consumer : KafkaConsumer
-        A consumer without group id (nothing is committed).
+        Read through :func:`topic_batches` (so without a group id: nothing is committed).
     topic : str
     span : TopicRange
     serving : ServingBasis
