@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zstream.service.broker import EmbeddedBroker
+from zstream.testing.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

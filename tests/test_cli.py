@@ -6,10 +6,32 @@ import sys
 from zstream.cli import build_parser, main
 
 
-def test_help_lists_registered_commands(capsys):
+EXPECTED_COMMANDS = {"bench", "simulate", "evaluate", "calibrate", "select-rank", "validate", "serve", "replay", "basis",
+                     "demo", "fit", "scan"}
+
+
+def test_help_lists_registered_commands():
     parser = build_parser()
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    assert set(subparsers.choices) == EXPECTED_COMMANDS
+    listed = {choice.dest for choice in subparsers._choices_actions}
+    assert listed == EXPECTED_COMMANDS, "every command has a help line in `zstream --help`"
     help_text = parser.format_help()
-    assert "bench" in help_text
+    assert all(f"    {name}" in help_text for name in EXPECTED_COMMANDS)
+
+
+def test_each_command_has_its_own_module_under_cli():
+    """One module per command under zstream.cli, each registering exactly its own command."""
+    import argparse
+    import importlib
+
+    from zstream.cli import COMMANDS
+
+    for module_name in COMMANDS:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers(dest="command")
+        importlib.import_module(module_name).register(subparsers)
+        assert module_name.startswith("zstream.cli.") and len(subparsers.choices) == 1, module_name
 
 
 def test_no_command_prints_help_and_fails(capsys):

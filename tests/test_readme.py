@@ -36,3 +36,22 @@ def test_quick_start_commands_use_the_constraints_file():
     install_and_demo, tests = commands[:2]
     assert "-c constraints.txt" in install_and_demo and install_and_demo.endswith("zstream demo")
     assert tests.endswith("python -m pytest")
+
+
+def test_ci_checks_the_import_contracts_then_runs_the_readme_test_command():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    tests = re.findall(r"```bash\n(.+?)\n```", README)[1]
+    assert ci[-1] == tests
+    assert ci.index(".venv/bin/lint-imports") < len(ci) - 1
+
+
+def test_the_demo_command_installs_the_demo_extra():
+    install_and_demo = re.findall(r"```bash\n(.+?)\n```", README)[0]
+    assert '-e ".[demo]"' in install_and_demo
+
+
+def test_the_development_section_lists_every_package():
+    package = Path(__file__).resolve().parents[1] / "src" / "zstream"
+    layout = README.split("### Layout", 1)[1].split("###", 1)[0]
+    packages = {path.parent.name for path in package.glob("*/__init__.py")}
+    assert packages and all(f"{name}/" in layout for name in packages), sorted(packages)

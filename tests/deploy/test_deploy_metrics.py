@@ -22,7 +22,10 @@ from zstream.service.config import ServiceConfig
 from zstream.service.metrics import CLASSIFICATION_LABELS, REFIT_OUTCOMES
 
 DASHBOARD = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
-EXPRESSIONS = [(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()] + list(dashboard_expressions(DASHBOARD))
+EXPRESSIONS = {
+    "alert rules": [(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()],
+    "dashboard": list(dashboard_expressions(DASHBOARD)),
+}
 # Label values the code enumerates: a typo in a selector would match nothing, silently.
 ENUMERATED_LABEL_VALUES = {"outcome": set(REFIT_OUTCOMES), "label": set(CLASSIFICATION_LABELS)}
 
@@ -37,31 +40,42 @@ def test_the_promql_reader_separates_metrics_from_functions_labels_and_ranges():
     assert use.grouping_labels == {"topic", "label"}
 
 
-@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=[where for where, _ in EXPRESSIONS])
-def test_every_series_in_dashboards_and_alerts_is_defined_by_the_code(where, expr):
-    defined = defined_metrics()
+def _problems(where: str, expr: str, defined: dict) -> list[str]:
+    """What is wrong with one PromQL expression: unknown series, labels or enumerated label values."""
     use = parse_promql(expr)
-    assert use.metrics, f"{where}: no metric found in {expr!r}"
+    if not use.metrics:
+        return [f"{where}: no metric found in {expr!r}"]
     unknown = use.metrics - defined.keys() - BUILTIN_SERIES
-    assert not unknown, f"{where}: {sorted(unknown)} not defined in zstream.service.metrics (expr {expr!r})"
-
-
-@pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=[where for where, _ in EXPRESSIONS])
-def test_labels_in_dashboards_and_alerts_exist_on_their_metrics(where, expr):
-    defined = defined_metrics()
-    use = parse_promql(expr)
+    if unknown:
+        return [f"{where}: {sorted(unknown)} not defined in zstream.service.metrics (expr {expr!r})"]
+    problems = []
     for metric, matchers in use.matchers.items():
         if metric in BUILTIN_SERIES:
             continue
-        unknown = matchers.keys() - defined[metric].labels - TARGET_LABELS
-        assert not unknown, f"{where}: {metric} has no label(s) {sorted(unknown)}"
+        unknown_labels = matchers.keys() - defined[metric].labels - TARGET_LABELS
+        if unknown_labels:
+            problems.append(f"{where}: {metric} has no label(s) {sorted(unknown_labels)}")
         for label, values in matchers.items():
             allowed = ENUMERATED_LABEL_VALUES.get(label)
-            assert allowed is None or values <= allowed, f"{where}: {label}={sorted(values - allowed)} never emitted"
-    available = set(TARGET_LABELS).union(*(defined[m].labels for m in use.metrics if m in defined))
-    if any(metric.endswith("_bucket") for metric in use.metrics):
-        available.add("le")
-    assert use.grouping_labels <= available, f"{where}: grouping by unknown label(s) {sorted(use.grouping_labels - available)}"
+            if allowed is not None and not values <= allowed:
+                problems.append(f"{where}: {label}={sorted(values - allowed)} never emitted")
+    return problems
+
+
+def test_typos_in_a_metric_a_label_or_a_label_value_are_reported():
+    defined = defined_metrics()
+    assert _problems("typo", "rate(zstream_dlq_record_total[5m])", defined)
+    assert _problems("typo", 'rate(zstream_dlq_records_total{reasn="x"}[5m])', defined)
+    assert _problems("typo", 'zstream_refits_total{outcome="promotd"}', defined)
+    assert not _problems("fine", 'zstream_refits_total{outcome="promoted"}', defined)
+
+
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_every_expression_uses_series_labels_and_values_the_code_defines(source):
+    defined = defined_metrics()
+    problems = [problem for where, expr in EXPRESSIONS[source] for problem in _problems(where, expr, defined)]
+    assert EXPRESSIONS[source], f"no expressions found in the {source}"
+    assert not problems, "\n".join(problems)
 
 
 def test_the_dashboard_shows_every_metric_the_service_exports():

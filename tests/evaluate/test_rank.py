@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from zstream.cli import main
+from zstream.cli.select_rank import parse_ranks
 from zstream.errors import UserError
 from zstream.evaluate.rank import fold_indices, select_rank
 from zstream.grid import LogGrid
-from zstream.selectrankcmd import parse_ranks
 
 
 def _rank_three_data(n=45, n_pixels=120, seed=0):

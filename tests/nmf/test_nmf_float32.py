@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nmf_problems import make_bright_problem, make_problem
-from zstream.nmf import fit
+from zstream.nmf import fit, project
 
 
 @pytest.mark.parametrize("k,snr", [(3, 100.0), (2, 1000.0)])
@@ -44,3 +44,27 @@ def test_tol_zero_runs_every_iteration_even_at_zero_chi2(dtype):
     zero = fit(np.zeros_like(X), V, 2, max_iter=20, tol=0, dtype=dtype)
     assert zero.chi2[-1] == 0 and zero.n_iter == 20 and not zero.converged
     assert fit(np.zeros_like(X), V, 2, max_iter=20, dtype=dtype).converged
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "shift"}, {"method": "clip"}, {"smoothness": 1.0}, {"chunk_size": 30}],
+    ids=["shift", "clip", "smoothness", "chunked"],
+)
+def test_every_float32_path_returns_float32_and_reaches_the_float64_chi2(options):
+    X, V = make_problem()
+    single = fit(X, V, 3, max_iter=150, dtype="float32", **options)
+    double = fit(X, V, 3, max_iter=150, dtype="float64", **options)
+    assert single.templates.dtype == single.coefficients.dtype == np.float32
+    assert np.isfinite(single.chi2).all() and (single.templates >= 0).all() and (single.coefficients >= 0).all()
+    assert abs(single.chi2[-1] / double.chi2[-1] - 1) < 0.01
+
+
+def test_float32_projection_onto_fixed_templates_matches_float64():
+    X, V = make_problem()
+    templates = fit(X, V, 3, max_iter=200, dtype="float64").templates
+    single = project(X, V, templates, dtype="float32")
+    double = project(X, V, templates, dtype="float64")
+    assert single.coefficients.dtype == np.float32
+    np.testing.assert_array_equal(single.templates, templates.astype(np.float32))
+    np.testing.assert_allclose(single.coefficients @ templates, double.coefficients @ templates, rtol=1e-3, atol=1e-3)

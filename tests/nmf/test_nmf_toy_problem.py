@@ -1,4 +1,7 @@
-"""Seed 001's toy problem: clipping biases the line-free wings upward, Nearly- and Shift-NMF do not."""
+"""The toy problem of Green & Bailey 2023 (Sects. I and III.A).
+
+Clipping biases the line-free wings upward; Nearly- and Shift-NMF do not.
+"""
 
 import numpy as np
 import pytest

@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from zstream.io import SPECTRUM_SCHEMA, Reason, SpectrumBatch, encode_spectrum_json, spectrum_records
 from zstream.service.clients import ARROW_CONTENT_TYPE, CONTENT_TYPE_HEADER
-from zstream.service.traffic import Message, arrow_message
+from zstream.service.message import Message
+from zstream.testing.traffic import arrow_message
 
 FILE_ONLY_REASONS = {Reason.INVALID_FITS}
 """Reasons only file readers give; a Kafka message cannot be FITS."""

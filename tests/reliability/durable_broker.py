@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from zstream.service.broker import LOOPBACK, EmbeddedBroker, free_loopback_port
+from zstream.testing.broker import LOOPBACK, EmbeddedBroker, free_loopback_port
 
 BUCKET = "tansu"
 

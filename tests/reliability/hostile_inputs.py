@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from zstream.io import SpectrumBatch, spectra_to_table, spectrum_records
 from zstream.service.clients import ARROW_CONTENT_TYPE, CONTENT_TYPE_HEADER
-from zstream.service.traffic import Message
+from zstream.service.message import Message
 
 FIELDS = ("spectrum_id", "wavelength", "flux", "ivar", "mask", "z", "schema_version", "extra")
 _JSON = ((CONTENT_TYPE_HEADER, b"application/json"),)

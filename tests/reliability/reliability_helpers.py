@@ -15,10 +15,14 @@ from pathlib import Path
 
 import yaml
 from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
-from zstream.bench.ledger import Reconciliation, reconcile
+from zstream.io import SpectrumBatch
 from zstream.service.config import ServiceConfig
-from zstream.service.traffic import TopicReader
+from zstream.service.metrics import DLQ_RECORDS, MESSAGES_CONSUMED, RESULTS_PRODUCED
+from zstream.sim import simulate
+from zstream.testing.ledger import Reconciliation, reconcile
+from zstream.testing.traffic import TopicReader
 
 DEPLOYMENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "deployment.yaml"
 STOP_BOUND_S = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] / 3
@@ -104,6 +108,47 @@ def wait_ready(port: int, timeout_s: float = 120.0, *, status: int = 200) -> Non
     while http_get(port, "/readyz")[0] != status:
         assert time.monotonic() < deadline, f"/readyz on port {port} did not answer {status} within {timeout_s} s"
         time.sleep(0.2)
+
+
+def metric_total(port: int, *names: str) -> float:
+    """Sum of every sample of the metrics ``names`` on a replica's /metrics, now."""
+    return sum(sample.value for family in text_string_to_metric_families(http_get(port, "/metrics")[1])
+               for sample in family.samples if sample.name in names)
+
+
+def wait_for_metric(port: int, name: str, at_least: float, timeout_s: float = 120.0) -> None:
+    """Poll /metrics until metric ``name`` sums to ``at_least``."""
+    deadline = time.monotonic() + timeout_s
+    while metric_total(port, name) < at_least:
+        assert time.monotonic() < deadline, f"{name} on port {port} stayed below {at_least} for {timeout_s} s"
+        time.sleep(0.05)
+
+
+def in_hand(port: int) -> tuple[float, float]:
+    """Input messages a replica has consumed, and results plus dead letters it has produced, so far."""
+    return metric_total(port, MESSAGES_CONSUMED), metric_total(port, RESULTS_PRODUCED, DLQ_RECORDS)
+
+
+def wait_for_batch_in_hand(port: int, baseline: tuple[float, float], timeout_s: float = 120.0) -> None:
+    """Return once the replica holds input consumed after ``baseline`` that it has not answered yet.
+
+    Consumed messages are counted when a batch is taken, results and dead letters once it is
+    delivered and committed, so in between the replica is mid-batch.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        consumed, answered = in_hand(port)
+        if consumed > baseline[0] and consumed - baseline[0] > answered - baseline[1]:
+            return
+        assert time.monotonic() < deadline, f"replica on port {port} held no unanswered batch within {timeout_s} s"
+        time.sleep(0.02)
+
+
+def wave(n: int, seed: int, name: str) -> SpectrumBatch:
+    """``n`` simulated spectra with ids ``name-0000``… (unique per wave of a scenario)."""
+    batch, _ = simulate(n, seed=seed)
+    batch.spectrum_id = [f"{name}-{i:04d}" for i in range(n)]
+    return batch
 
 
 @dataclass

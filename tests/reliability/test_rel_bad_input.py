@@ -14,10 +14,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from zstream.io import Reason, load_basis
 from zstream.io.messages import decode_message
 from zstream.io.reasons import RecordError
+from zstream.service.message import Message
 from zstream.service.processing import process_records
 from zstream.service.serving import build_serving
-from zstream.service.traffic import Message, json_messages
 from zstream.sim import simulate
+from zstream.testing.traffic import json_messages
 
 from bad_inputs import FILE_ONLY_REASONS, INJECTED_ONLY_REASONS, bad_messages
 from reliability_helpers import make_config

@@ -5,20 +5,29 @@ with its batch uncommitted, and a replica started after the broker returns leave
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 import pytest
 from kafka import KafkaProducer
 
-from zstream.service.traffic import json_messages, send
-from zstream.sim import simulate
+from zstream.service.message import send
+from zstream.service.metrics import BROKER_RETRIES, MESSAGES_CONSUMED
+from zstream.testing.traffic import json_messages
 
-from reliability_helpers import ServiceProcess, http_get, ledger, make_config, producer_for, wait_ready
+from reliability_helpers import (
+    ServiceProcess,
+    http_get,
+    ledger,
+    make_config,
+    producer_for,
+    wait_for_metric,
+    wait_ready,
+    wave,
+)
 from durable_broker import durable_broker
 
 TIMEOUT_S = 120
-OUTAGE_S = 4.0
+OUTAGE_RETRIES = 3
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +35,6 @@ def broker(tmp_path_factory):
     """One durable broker for the module (each scenario uses its own topics); started on entry and exit."""
     with durable_broker(tmp_path_factory.mktemp("durable")) as durable:
         yield durable
-
-
-def _wave(n: int, seed: int, name: str):
-    batch, _ = simulate(n, seed=seed)
-    batch.spectrum_id = [f"{name}-{i}" for i in range(len(batch))]
-    return batch
 
 
 @dataclass
@@ -46,10 +49,10 @@ class Outage:
 
 
 def _lose_broker_under_traffic(config, broker, serve_process, name: str, sizes: tuple[int, int], seed: int) -> Outage:
-    """Topics, a first wave answered by a new replica, then the broker stopped a second into a second wave."""
+    """Topics, a first wave answered by a new replica, then the broker stopped while the replica serves a second wave."""
     broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic], partitions=2)
     producer = producer_for(config)
-    before, during = _wave(sizes[0], seed, "before"), _wave(sizes[1], seed + 1, "during")
+    before, during = wave(sizes[0], seed, "before"), wave(sizes[1], seed + 1, "during")
     send(producer, config.input_topic, json_messages(before))
     service = serve_process(config, name)
     port = service.metrics_port()
@@ -58,7 +61,7 @@ def _lose_broker_under_traffic(config, broker, serve_process, name: str, sizes: 
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(during)),
                                kwargs={"rate": 15.0}, daemon=True)
     traffic.start()
-    time.sleep(1.0)
+    wait_for_metric(port, MESSAGES_CONSUMED, len(before) + 1)  # the second wave is being served
     broker.stop()
     return Outage(service, port, producer, traffic, len(before) + len(during))
 
@@ -71,7 +74,7 @@ def test_broker_restart_service_waits_and_resumes(broker, basis_files, tmp_path,
     wait_ready(port, TIMEOUT_S, status=503)
     assert "Kafka" in http_get(port, "/readyz")[1]
     assert http_get(port, "/healthz")[0] == 200, "waiting for the broker is not a stuck loop"
-    time.sleep(OUTAGE_S)
+    wait_for_metric(port, BROKER_RETRIES, OUTAGE_RETRIES)  # it keeps retrying through the outage
     broker.start()
     wait_ready(port, TIMEOUT_S)
     outage.traffic.join(TIMEOUT_S)

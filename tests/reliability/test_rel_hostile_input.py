@@ -14,8 +14,9 @@ import pytest
 from zstream.io import Reason, RecordError, decode_message
 from zstream.io.reasons import MAX_DETAIL_CHARS
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
-from zstream.service.traffic import Message, json_messages, send
+from zstream.service.message import Message, send
 from zstream.sim import simulate
+from zstream.testing.traffic import json_messages
 
 from hostile_inputs import hostile_messages
 from reliability_helpers import http_get, make_config, producer_for, read_back, wait_ready

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 from kafka.consumer.fetcher import ConsumerRecord
 
-from zstream.bench.ledger import reconcile
+from zstream.testing.ledger import reconcile
 
 OUT, DLQ = "out", "dlq"
 

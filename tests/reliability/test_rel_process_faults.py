@@ -14,26 +14,29 @@ A SASL password set on both replicas appears in no log line and not on /metrics.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from zstream.service.traffic import json_messages, send
-from zstream.sim import simulate
+from zstream.service.message import send
+from zstream.testing.traffic import json_messages
 
 from bad_inputs import bad_messages
-from reliability_helpers import STOP_BOUND_S, http_get, ledger, make_config, producer_for, wait_ready
+from reliability_helpers import (
+    STOP_BOUND_S,
+    http_get,
+    in_hand,
+    ledger,
+    make_config,
+    producer_for,
+    wait_for_batch_in_hand,
+    wait_ready,
+    wave,
+)
 
 TIMEOUT_S = 120
 SECRET = "s3cr3t-sasl-Passw0rd"
-
-
-def _wave(n: int, seed: int, name: str):
-    batch, _ = simulate(n, seed=seed)
-    batch.spectrum_id = [f"{name}-{i:04d}" for i in range(n)]
-    return batch
 
 
 def _lag_partitions(metrics_text: str) -> set[str]:
@@ -56,7 +59,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     kafka_broker.create_topics([config.input_topic, config.output_topic, config.dlq_topic],
                                partitions=config.topic_partitions)
     producer = producer_for(config)
-    first = _wave(40, seed=21, name="first")
+    first = wave(40, seed=21, name="first")
     catalogue = bad_messages(first, config.max_message_bytes)
     send(producer, config.input_topic, [*json_messages(first), *(m for m, _ in catalogue)])
     expected = len(first) + 1 + len(catalogue)  # + the first copy of the duplicated id
@@ -70,11 +73,12 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     assert report.reasons == Counter(reason.value for _, reason in catalogue)
 
     # SIGKILL replica a while traffic flows; b takes over every partition and nothing goes missing
-    second = _wave(120, seed=22, name="second")
+    second = wave(120, seed=22, name="second")
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(second)),
                                kwargs={"rate": 40.0}, daemon=True)
+    baseline = in_hand(ports[0])
     traffic.start()
-    time.sleep(1.5)  # a is busy: the offered rate exceeds what one replica scans, so it dies mid-batch
+    wait_for_batch_in_hand(ports[0], baseline)  # a has polled input it has not answered yet: mid-batch
     replicas[0].kill()
     traffic.join(TIMEOUT_S)
     expected += len(second)
@@ -87,7 +91,7 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     replicas[0] = serve_process(config, "a-restarted", ZSTREAM_SASL_PLAIN_PASSWORD=SECRET)
     ports[0] = replicas[0].metrics_port()
     wait_ready(ports[0])
-    third = _wave(24, seed=23, name="third")
+    third = wave(24, seed=23, name="third")
     send(producer, config.input_topic, json_messages(third))
     expected += len(third)
     report = ledger(config, expected, TIMEOUT_S)
@@ -95,11 +99,12 @@ def test_kill_failover_restart_and_sigterm(kafka_broker, basis_files, tmp_path, 
     metrics_texts = [http_get(port, "/metrics")[1] for port in ports]
 
     # SIGTERM both while traffic flows: each finishes its batch, flushes, commits and exits 0 in bound
-    last = _wave(200, seed=24, name="last")
+    last = wave(200, seed=24, name="last")
     traffic = threading.Thread(target=send, args=(producer, config.input_topic, json_messages(last)),
                                kwargs={"rate": 60.0}, daemon=True)
+    baseline = in_hand(ports[0])
     traffic.start()
-    time.sleep(1.0)
+    wait_for_batch_in_hand(ports[0], baseline)  # SIGTERM lands while a batch is in hand and traffic flows
     stops = [replica.terminate(STOP_BOUND_S) for replica in replicas]
     traffic.join(TIMEOUT_S)
     assert [code for code, _ in stops] == [0, 0], [replica.log()[-2000:] for replica in replicas]

@@ -30,8 +30,7 @@ def scanned(basis_files):
                          refit_max_iter=20)
     spectra, _ = simulate(160, seed=41)
     rows = [i for i, z in enumerate(spectra.z) if 0.0 < z < config.z_max]
-    spectra = SpectrumBatch([spectra.spectrum_id[i] for i in rows], [spectra.wavelength[i] for i in rows],
-                            [spectra.flux[i] for i in rows], [spectra.ivar[i] for i in rows], z=spectra.z[rows])
+    spectra = spectra.take(rows)
     results = Scanner(basis, config.scan_config(), device="cpu").scan(spectra)
     for name, values in {"z": spectra.z, "is_source": [True] * len(rows), "is_blend": [False] * len(rows),
                          "warnings": [0] * len(rows)}.items():
@@ -41,8 +40,7 @@ def scanned(basis_files):
 
 
 def _scaled(spectra: SpectrumBatch, factor: float) -> SpectrumBatch:
-    return SpectrumBatch(spectra.spectrum_id, spectra.wavelength, [flux * np.float32(factor) for flux in spectra.flux],
-                         spectra.ivar)
+    return dataclasses.replace(spectra, flux=[flux * np.float32(factor) for flux in spectra.flux])
 
 
 def _refit(tmp_path, basis, config, spectra, results, caplog):
@@ -73,8 +71,7 @@ def test_failed_refit_leaves_serving_basis_untouched(case, expected_outcome, rea
     elif case == "diverging":
         spectra = _scaled(spectra, 1e20)  # a calibration glitch: finite float32 flux whose products overflow
     else:
-        spectra, results = SpectrumBatch(spectra.spectrum_id[:4], spectra.wavelength[:4], spectra.flux[:4],
-                                         spectra.ivar[:4]), results.slice(0, 4)
+        spectra, results = spectra.take(range(4)), results.slice(0, 4)
 
     outcome, promoted, lines, counts = _refit(tmp_path, basis, config, spectra, results, caplog)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from zstream.io import save_basis
-from zstream.service.broker import EmbeddedBroker
 from zstream.service.config import ServiceConfig
+from zstream.testing.broker import EmbeddedBroker
 
 from service_builders import REPLICA_STOP_TIMEOUT_S, train_small_basis
 

@@ -24,8 +24,7 @@ def training() -> SpectrumBatch:
 
 def test_archive_keeps_confident_spectra_in_order(tmp_path, training):
     archive = Archive(tmp_path)
-    first = SpectrumBatch(training.spectrum_id[:6], training.wavelength[:6], training.flux[:6], training.ivar[:6],
-                          z=training.z[:6])
+    first = training.take(range(6))
     flags = [True, False, True, True, True, True]
     warnings = [0, 0, 2, 32, 4, 0]  # SMALL_DELTA_CHI2 and Z_AT_EDGE doubt z; masked bad pixels do not
     assert archive.append(first, results_at_truth(first, is_source=flags, warnings=warnings)) == 3
@@ -38,9 +37,7 @@ def test_archive_keeps_confident_spectra_in_order(tmp_path, training):
 def test_reservoir_samples_only_older_rows_and_retention_bounds_the_archive(tmp_path, training):
     archive = Archive(tmp_path, max_spectra=25)
     for start in range(0, 40, 10):
-        part = SpectrumBatch(training.spectrum_id[start:start + 10], training.wavelength[start:start + 10],
-                             training.flux[start:start + 10], training.ivar[start:start + 10],
-                             z=training.z[start:start + 10])
+        part = training.take(range(start, start + 10))
         archive.append(part, results_at_truth(part))
     recent = set(archive.read_recent(10).column("spectrum_id").to_pylist())
     older = archive.sample_older(10, 12, seed=3).column("spectrum_id").to_pylist()

@@ -17,8 +17,9 @@ from zstream.cli import main
 from zstream.io import RESULT_SCHEMA, SpectrumBatch, decode_result_json, load_basis, read_rejects, read_results
 from zstream.redshift import Scanner
 from zstream.service.clients import header
+from zstream.service.message import Message, send
 from zstream.service.replica import Replica
-from zstream.service.traffic import Message, TopicReader, arrow_message, json_messages, send
+from zstream.testing.traffic import TopicReader, arrow_message, json_messages
 
 from service_builders import simulate_test
 

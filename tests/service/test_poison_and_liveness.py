@@ -16,10 +16,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from zstream.io import Reason, SpectrumBatch, decode_result_json
 from zstream.service import basis_sync
 from zstream.service.clients import header
+from zstream.service.message import send
 from zstream.service.outputs import ERROR_HEADER, REASON_HEADER, SPECTRUM_ID_HEADER
 from zstream.service.processing import scan_isolating
 from zstream.service.replica import Replica
-from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.testing.traffic import TopicReader, json_messages
 
 from service_builders import simulate_test
 

@@ -51,3 +51,32 @@ def test_replay_applies_the_calibration_it_is_given(tmp_path, basis_path):
     assert all(p is not None and 0.0 <= p <= 1.0 for p in probabilities)
     threshold = json.loads((tmp_path / "calibration.json").read_text())["targets"]["p_source"]["threshold"]
     assert results.column("is_source").to_pylist() == [p >= threshold for p in probabilities]
+
+
+def test_file_replay_refuses_what_the_live_service_would_dead_letter(tmp_path, basis_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from zstream.io import encode_spectrum_json, load_basis, spectrum_records
+    from zstream.service.config import ServiceConfig
+    from zstream.service.processing import process_records
+    from zstream.service.serving import build_serving
+
+    spectra, _ = simulate_test(8, 63)
+    spectra.wavelength[5] = spectra.wavelength[5] + 30_000.0  # redder than the basis reaches at z_max = 1.6
+    write_spectra(tmp_path / "spectra.jsonl", spectra)
+    out = tmp_path / "replay.parquet"
+    assert main(["replay", "--input", str(tmp_path / "spectra.jsonl"), "--basis", str(basis_path),
+                 "--out", str(out), *SCAN]) == 0
+    replayed = {(reject.spectrum_id, reject.reason.value) for reject in read_rejects(tmp_path / "replay.rejects.parquet")}
+
+    config = ServiceConfig(z_min=0.0, z_max=1.6, z_step=0.002)
+    serving = build_serving(load_basis(basis_path), config.scan_config(), torch.device("cpu"))
+    messages = [SimpleNamespace(topic="spectra", partition=0, offset=offset, timestamp=0, headers=[],
+                                value=encode_spectrum_json(record))
+                for offset, record in enumerate(spectrum_records(spectra))]
+    live = process_records(messages, serving, max_message_bytes=config.max_message_bytes)
+    dead_lettered = {(letter.spectrum_id, letter.reason.value) for letter in live.dead_letters}
+    assert replayed == dead_lettered == {(spectra.spectrum_id[5], "no_overlap_with_basis")}
+    assert read_results(out).column("spectrum_id").to_pylist() == live.results.column("spectrum_id").to_pylist()

@@ -11,8 +11,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from zstream.cli import main
 from zstream.io import decode_result_json, save_basis
 from zstream.service.archive import Archive
+from zstream.service.message import send
 from zstream.service.replica import Replica
-from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.testing.traffic import TopicReader, json_messages
 
 from service_builders import simulate_test, sources_only, train_small_basis
 

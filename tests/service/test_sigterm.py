@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from zstream.io import decode_result_json
 from zstream.service.config import as_arguments
-from zstream.service.traffic import TopicReader, json_messages, send
+from zstream.service.message import send
+from zstream.testing.traffic import TopicReader, json_messages
 
 from service_builders import simulate_test
 
@@ -42,17 +42,17 @@ def test_sigterm_finishes_batch_commits_and_exits_zero(kafka_broker, service_con
             service.wait()
     assert service.returncode == 0, output.decode()[-2000:]
 
-    time.sleep(0.5)
-    reader.poll(timeout_ms=1000)
+    probe = KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=config.group_id,
+                          enable_auto_commit=False)
+    committed = {partition: probe.committed(TopicPartition(config.input_topic, partition)) or 0 for partition in range(2)}
+    reader.read_until(sum(committed.values()), 30)  # every committed input has its result on the topic
+    reader.poll(timeout_ms=1000)  # and nothing beyond them turns up late
     produced = {}
     for record in reader.records:
         result = decode_result_json(record.value)
         produced.setdefault(result["input_partition"], set()).add(result["input_offset"])
-    probe = KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=config.group_id,
-                          enable_auto_commit=False)
-    for partition in range(2):
-        committed = probe.committed(TopicPartition(config.input_topic, partition)) or 0
-        assert produced.get(partition, set()) == set(range(committed)), "results and commits disagree"
+    for partition, offset in committed.items():
+        assert produced.get(partition, set()) == set(range(offset)), "results and commits disagree"
     assert reader.records
     probe.close()
     reader.close()

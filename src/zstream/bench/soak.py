@@ -41,10 +41,12 @@ from tqdm import tqdm
 from zstream.errors import UserError
 from zstream.grid import LogGrid
 from zstream.io import Basis, SpectrumBatch, encode_spectrum_json, save_basis, spectrum_records
-from zstream.service.broker import EmbeddedBroker, create_topics, free_loopback_port
 from zstream.service.config import ServiceConfig, env_of, settings
+from zstream.service.message import Message, send
 from zstream.service.metrics import CONSUMER_LAG
-from zstream.service.traffic import Message, TopicReader, send
+from zstream.service.topics import create_topics
+from zstream.testing.broker import EmbeddedBroker, free_loopback_port
+from zstream.testing.traffic import TopicReader
 
 SOAK_GRID = LogGrid(3.2, 3.97, 5e-4)
 """A coarse rest grid (about 1540 pixels): small bases keep scans cheap on a CPU box."""

@@ -57,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the three phases and print the comparison."""
+    from zstream.demo.steps import DEMO_GRID, DEMO_SIM
     from zstream.redshift import Scanner, train_basis
-    from zstream.service.demo import DEMO_GRID, DEMO_SIM
     from zstream.sim import simulate
 
     training, _ = simulate(300, seed=101, config=DEMO_SIM)
@@ -102,9 +102,9 @@ def _through_service(
     args: argparse.Namespace, config: ServiceConfig, spectra: SpectrumBatch, baseline: Callable[[], float]
 ) -> dict:
     """Baseline, throughput, baseline again (load on a shared machine drifts), then latency."""
-    from zstream.service.broker import EmbeddedBroker
-    from zstream.service.handles import ReplicaProcess
-    from zstream.service.harness import StreamHarness
+    from zstream.testing.broker import EmbeddedBroker
+    from zstream.testing.handles import ReplicaProcess
+    from zstream.testing.harness import StreamHarness
 
     with contextlib.ExitStack() as stack:
         if not args.bootstrap_servers:
@@ -148,7 +148,7 @@ def _through_service(
 
 def _send_and_wait(harness, spectra: SpectrumBatch, rate: float | None, what: str) -> None:
     """Produce ``spectra`` (at ``rate``, or flat out) and read back until all are answered."""
-    from zstream.service.traffic import json_messages
+    from zstream.testing.traffic import json_messages
 
     total = harness.done + len(spectra)
     harness.sending_done.clear()
@@ -165,9 +165,8 @@ def _send_and_wait(harness, spectra: SpectrumBatch, rate: float | None, what: st
 def _renamed(batch: SpectrumBatch, n: int, tag: str) -> SpectrumBatch:
     """``n`` spectra cycling through ``batch`` with fresh ids (so each result is matched to its send)."""
     rows = [i % len(batch) for i in range(n)]
-    return SpectrumBatch([f"{tag}-{i}-{batch.spectrum_id[row]}" for i, row in enumerate(rows)],
-                         [batch.wavelength[r] for r in rows], [batch.flux[r] for r in rows],
-                         [batch.ivar[r] for r in rows])
+    renamed = [f"{tag}-{i}-{batch.spectrum_id[row]}" for i, row in enumerate(rows)]
+    return dataclasses.replace(batch.take(rows), spectrum_id=renamed, z=None, extra=None)  # the bare spectra, as before
 
 
 def _print(figures: dict) -> None:

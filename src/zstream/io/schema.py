@@ -1,9 +1,9 @@
 """Arrow schemas of the spectrum and result records, and their JSON Schema twins.
 
-The JSON Schemas ship as package data (``zstream/schemas/*.json``, the source of
-truth; ``schemas/`` at the repository root is the documented copy, kept
-identical by a test). Arrow and JSON describe the same fields; a test keeps the
-two in step.
+The JSON Schemas ship as package data (``zstream/schemas/*.json``), their only
+copy: ``schemas/`` at the repository root is a symbolic link to that folder, so
+the documented schemas cannot drift from the shipped ones. Arrow and JSON
+describe the same fields; a test keeps the two in step.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Public API: ``fit``, ``project`` and the ``NMFResult`` they return. See docs/nmf.md.
 """
 
-from zstream.nmf.fit import fit, project
 from zstream.nmf.result import NMFResult
+from zstream.nmf.solver import fit, project
 
 __all__ = ["NMFResult", "fit", "project"]

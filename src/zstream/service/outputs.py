@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from zstream.io import encode_result_json
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
+from zstream.service.message import Message
 from zstream.service.processing import DeadLetter, InputRecord
-from zstream.service.traffic import Message
 
 REASON_HEADER = "zstream-reason"
 ERROR_HEADER = "zstream-error"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pyarrow as pa
 
-from zstream.io import RESULT_SCHEMA, Reason, RecordError, SpectrumBatch, concat_batches, decode_message
+from zstream.io import RESULT_SCHEMA, Reason, RecordError, Reject, SpectrumBatch, concat_batches, decode_message
 from zstream.io.reasons import internal_error
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
 
@@ -107,15 +107,9 @@ def process_records(records: Sequence[InputRecord], serving: ServingBasis, *, ma
         except RecordError as error:
             dead_letters.append(DeadLetter(record, None, error.reason, error.detail))
             continue
-        dead_letters.extend(DeadLetter(record, reject.spectrum_id, reject.reason, reject.detail) for reject in rejects)
-        scannable = []
-        for index, spectrum_id in enumerate(batch.spectrum_id):
-            problem = _unscannable(spectrum_id, batch.wavelength[index], batch.ivar[index], seen_ids, serving)
-            if problem:
-                dead_letters.append(DeadLetter(record, spectrum_id, *problem))
-                continue
-            seen_ids.add(spectrum_id)
-            scannable.append(index)
+        scannable, unscannable = screen_spectra(batch, serving, seen_ids)
+        dead_letters.extend(DeadLetter(record, reject.spectrum_id, reject.reason, reject.detail)
+                            for reject in rejects + unscannable)
         kept.append(batch.take(scannable))
         sources.extend([record] * len(scannable))
     isolated = Counter(decode=sum(letter.reason is Reason.INTERNAL_ERROR for letter in dead_letters))
@@ -168,6 +162,42 @@ def scan_isolating(
                 pending += [rows[middle:], rows[:middle]]  # the first half is popped, and so answered, first
     results = pa.concat_tables(pieces) if pieces else RESULT_SCHEMA.empty_table()
     return results, failures
+
+
+def screen_spectra(
+    batch: SpectrumBatch, serving: ServingBasis, seen_ids: set[str]
+) -> tuple[list[int], list[Reject]]:
+    """Split decoded spectra into those the scanner can take and those the service refuses before scanning.
+
+    A spectrum is refused when its id was already taken in ``seen_ids`` (``duplicate_id_in_batch``)
+    or when none of its good pixels falls in the basis coverage at any trial z
+    (``no_overlap_with_basis``). The live service and ``zstream replay`` both screen with this,
+    so a replay refuses exactly what the service would dead-letter.
+
+    Parameters
+    ----------
+    batch : SpectrumBatch
+    serving : ServingBasis
+        Its ``observed_coverage`` is the wavelength span any trial z can use.
+    seen_ids : set of str
+        Ids already accepted; the ids accepted here are added to it.
+
+    Returns
+    -------
+    rows : list of int
+        Rows of ``batch`` to scan, in order.
+    refused : list of Reject
+    """
+    rows: list[int] = []
+    refused: list[Reject] = []
+    for index, spectrum_id in enumerate(batch.spectrum_id):
+        problem = _unscannable(spectrum_id, batch.wavelength[index], batch.ivar[index], seen_ids, serving)
+        if problem:
+            refused.append(Reject(spectrum_id, *problem))
+            continue
+        seen_ids.add(spectrum_id)
+        rows.append(index)
+    return rows, refused
 
 
 def _unscannable(

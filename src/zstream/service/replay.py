@@ -4,24 +4,30 @@ Sources are an archive directory (what the service wrote under ``--archive``), a
 spectrum file or dataset readable by ``zstream.io.iter_spectra``, or a topic
 between offsets or timestamps. Topic messages go through exactly the code the
 live service uses (:func:`~zstream.service.processing.process_records`), so a
-replay with the basis a live run used reproduces its results bit for bit.
+replay with the basis a live run used reproduces its results bit for bit; file
+spectra are screened by the service's own checks
+(:func:`~zstream.service.processing.screen_spectra`), so a file replay refuses what
+the live service would dead-letter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
 
 from zstream.errors import UserError
-from zstream.io import Basis, Reject, SpectrumBatch, iter_spectra, load_basis
+from zstream.io import RESULT_SCHEMA, Basis, Reject, SpectrumBatch, conform_results, iter_spectra, load_basis
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
-from zstream.service.processing import InputRecord
+from zstream.service.outputs import result_record
+from zstream.service.processing import InputRecord, process_records, scan_isolating, screen_spectra
+from zstream.service.serving import ServingBasis
 from zstream.service.versions import BasisTopicReader
 
 _IDLE_TIMEOUT_S = 30.0
@@ -46,6 +52,85 @@ def file_batches(path: Path, batch_size: int) -> Iterator[tuple[SpectrumBatch, l
             yield batch, []
     else:
         yield from iter_spectra(path, batch_size=batch_size)
+
+
+def replay_files(
+    path: Path, serving: ServingBasis, batch_size: int, progress: Callable[[int], None] = lambda count: None
+) -> tuple[pa.Table, list[Reject]]:
+    """Scan every spectrum of an archive or spectrum file as the live service would.
+
+    Ids are screened across the whole replay: a spectrum id seen earlier in the file is
+    refused as ``duplicate_id_in_batch``, like a repeat within one live batch.
+
+    Parameters
+    ----------
+    path : Path
+        Archive directory or spectrum file/dataset.
+    serving : ServingBasis
+        The pinned basis and its scanner.
+    batch_size : int
+        Spectra per scanned batch (plain files).
+    progress : callable
+        Called with the number of records handled after each batch.
+
+    Returns
+    -------
+    results : pyarrow.Table
+        ``RESULT_SCHEMA`` rows, in input order.
+    rejects : list of Reject
+        Records refused on reading, by the service's screen, or by a scan that raised.
+    """
+    tables, rejects, seen = [RESULT_SCHEMA.empty_table()], [], set()
+    for batch, batch_rejects in file_batches(path, batch_size):
+        rows, refused = screen_spectra(batch, serving, seen)
+        spectra = batch.take(rows)
+        results, failures = scan_isolating(serving.scanner.scan, spectra)
+        tables.append(results)
+        rejects += batch_rejects + refused
+        rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail) for row, error in failures.items()]
+        progress(len(batch) + len(batch_rejects))
+    return pa.concat_tables(tables), rejects
+
+
+def replay_topic(
+    consumer: KafkaConsumer,
+    topic: str,
+    span: TopicRange,
+    serving: ServingBasis,
+    config: ServiceConfig,
+    progress: Callable[[int], None] = lambda count: None,
+) -> tuple[pa.Table, list[Reject]]:
+    """Process the messages of ``topic`` within ``span`` with the live service's per-batch code.
+
+    Parameters
+    ----------
+    consumer : KafkaConsumer
+        Read through :func:`topic_batches` (so without a group id: nothing is committed).
+    topic : str
+    span : TopicRange
+    serving : ServingBasis
+    config : ServiceConfig
+        Its ``batch_size`` and ``max_message_bytes`` apply as in the service.
+    progress : callable
+        Called with the number of messages handled after each batch.
+
+    Returns
+    -------
+    results : pyarrow.Table
+        Result records as the service publishes them (with input topic, partition, offset).
+    rejects : list of Reject
+        What the service would have dead-lettered.
+    """
+    rows, rejects = [], []
+    for records in topic_batches(consumer, topic, span, config.batch_size):
+        started = time.monotonic()
+        processed = process_records(records, serving, max_message_bytes=config.max_message_bytes)
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        rows += [result_record(row, source, elapsed_ms)
+                 for row, source in zip(processed.results.to_pylist(), processed.sources)]
+        rejects += [Reject(letter.spectrum_id, letter.reason, letter.detail) for letter in processed.dead_letters]
+        progress(len(records))
+    return (conform_results(pa.Table.from_pylist(rows)) if rows else RESULT_SCHEMA.empty_table()), rejects
 
 
 def resolve_basis(config: ServiceConfig, version: str | None, archive: Path | None) -> Basis:

@@ -30,7 +30,7 @@ from zstream.io import Basis
 from zstream.service import clients
 from zstream.service.archive import Archive
 from zstream.service.basis_sync import BasisFollower
-from zstream.service.broker import create_topics
+from zstream.service.topics import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer, Heartbeat
 from zstream.service.metrics import ServiceMetrics
@@ -39,7 +39,7 @@ from zstream.service.processing import InputRecord, ProcessedBatch, process_reco
 from zstream.service.refit import RefitWorker
 from zstream.service.retry import BrokerRetry
 from zstream.service.serving import ServingBasis
-from zstream.service.traffic import Message
+from zstream.service.message import Message
 from zstream.service.versions import point_serving, publish_basis
 
 log = logging.getLogger("zstream.service")

@@ -14,7 +14,7 @@ from zstream.sim.config import (
     LineRatioRanges,
     SimConfig,
 )
-from zstream.sim.simulate import SKY_TYPE, TRUTH_SCHEMA, simulate
+from zstream.sim.generate import SKY_TYPE, TRUTH_SCHEMA, simulate
 
 __all__ = [
     "BLEND_CLASSES", "FALSE_CLASSES", "PRESETS", "SOURCE_CLASSES", "SPECTYPES", "SKY_TYPE", "LineRatioRanges",

@@ -2,7 +2,7 @@
 
 The demo and ``zstream bench stream`` drive the real service through this: spectra
 are produced at a set rate, the replica (a thread or a ``zstream serve`` process,
-see :mod:`zstream.service.handles`) serves them over the broker, and the reader
+see :mod:`zstream.testing.handles`) serves them over the broker, and the reader
 records when each result arrives, so end-to-end latency is measured the way a
 downstream consumer sees it.
 """
@@ -19,10 +19,11 @@ import orjson
 from kafka import KafkaConsumer
 
 from zstream.service import clients
-from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig
-from zstream.service.handles import ReplicaProcess, ReplicaThread, wait_ready
-from zstream.service.traffic import Message, TopicReader, send
+from zstream.service.message import Message, send
+from zstream.service.topics import create_topics
+from zstream.testing.handles import ReplicaProcess, ReplicaThread, wait_ready
+from zstream.testing.traffic import TopicReader
 
 _STOP_TIMEOUT_S = 60.0
 

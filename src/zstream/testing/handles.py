@@ -22,9 +22,9 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from zstream.errors import UserError
-from zstream.service.broker import free_loopback_port
 from zstream.service.config import ServiceConfig, as_arguments
 from zstream.service.metrics import BASIS_INFO
+from zstream.testing.broker import free_loopback_port
 
 _STOP_TIMEOUT_S = 60.0
 

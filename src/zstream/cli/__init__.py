@@ -16,18 +16,18 @@ from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from zstream import __version__
 
 COMMANDS: tuple[str, ...] = (
-    "zstream.bench.cli",
-    "zstream.simcmd",
-    "zstream.evaluatecmd",
-    "zstream.calibratecmd",
-    "zstream.selectrankcmd",
-    "zstream.io.cli",
-    "zstream.servecmd",
-    "zstream.replaycmd",
-    "zstream.basiscmd",
-    "zstream.democmd",
-    "zstream.fitcmd",
-    "zstream.scancmd",
+    "zstream.cli.bench",
+    "zstream.cli.simulate",
+    "zstream.cli.evaluate",
+    "zstream.cli.calibrate",
+    "zstream.cli.select_rank",
+    "zstream.cli.validate",
+    "zstream.cli.serve",
+    "zstream.cli.replay",
+    "zstream.cli.basis",
+    "zstream.cli.demo",
+    "zstream.cli.fit",
+    "zstream.cli.scan",
 )
 
 
@@ -75,6 +75,3 @@ def describe_user_error(error: BaseException) -> str | None:
         return str(error)
     return None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ import argparse
 import importlib
 
 BENCHMARKS: tuple[str, ...] = (
-    "zstream.io.bench",
+    "zstream.bench.decode",
     "zstream.bench.nmf",
     "zstream.bench.accuracy",
     "zstream.bench.soak",

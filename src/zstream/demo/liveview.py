@@ -9,7 +9,7 @@ from typing import TextIO
 
 import numpy as np
 
-from zstream.service.harness import StreamHarness
+from zstream.testing.harness import StreamHarness
 
 _RATE_WINDOW_S = 10.0
 _CLEAR_SCREEN = "\x1b[H\x1b[2J"

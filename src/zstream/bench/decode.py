@@ -29,8 +29,8 @@ from tqdm import tqdm
 from zstream.errors import UserError
 from zstream.io.limits import check_arrow_bounds, check_id_length, check_json_bounds, check_pixel_count
 from zstream.io.messages import ARROW_END_OF_STREAM, ARROW_STREAM, decode_message, encode_spectrum_json, schema_envelope
-from zstream.io.schema import json_validator
 from zstream.io.records import SpectrumBatch
+from zstream.io.schema import json_validator
 from zstream.io.table import spectra_to_table
 from zstream.io.validate import check_spectrum
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,12 +13,11 @@ from tqdm import tqdm
 from zstream.errors import UserError
 from zstream.evaluate import headline, score, write_report
 from zstream.evaluate.score import read_truth
-from zstream.io import RESULT_SCHEMA, Basis, Reason, Reject, conform_results, write_rejects, write_results
+from zstream.io import Basis, Reject, write_rejects, write_results
 from zstream.service import clients, replay
 from zstream.service.config import ServiceConfig, add_arguments, load_config, names_in_group
-from zstream.service.outputs import result_message, result_record
-from zstream.service.processing import process_records, scan_isolating
-from zstream.service.traffic import send
+from zstream.service.message import send
+from zstream.service.outputs import result_message
 
 _SETTINGS = ["bootstrap_servers", "basis_topic", "basis", "archive", "z_min", "z_max", "z_step", "calibration", "thresholds",
              "device", "batch_size", "max_message_bytes", *names_in_group("security")]
@@ -75,60 +73,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis) -> tuple[pa.Table, list[Reject]]:
-    from zstream.redshift import Scanner  # torch loads only when scanning
-
-    scanner = Scanner(basis, config.scan_config(), device=config.device)
-    tables, rejects, seen = [RESULT_SCHEMA.empty_table()], [], set()
-    with tqdm(desc=f"replay {args.input.name} with {basis.version}", unit=" spectra", file=sys.stderr) as progress:
-        for batch, batch_rejects in replay.file_batches(args.input, config.batch_size):
-            rejects.extend(batch_rejects)
-            first = []
-            for row, spectrum_id in enumerate(batch.spectrum_id):
-                if spectrum_id in seen:
-                    rejects.append(Reject(spectrum_id, Reason.DUPLICATE_ID_IN_BATCH,
-                                          f"spectrum_id {spectrum_id!r} already replayed from {args.input}"))
-                else:
-                    seen.add(spectrum_id)
-                    first.append(row)
-            if first:
-                spectra = batch.take(first)
-                results, failures = scan_isolating(scanner.scan, spectra)
-                tables.append(results)
-                rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail)
-                            for row, error in failures.items()]
-            progress.update(len(batch) + len(batch_rejects))
-    return pa.concat_tables(tables), rejects
-
-
-def _replay_topic(args: argparse.Namespace, config: ServiceConfig, basis: Basis) -> tuple[pa.Table, list[Reject]]:
+def _serving(config: ServiceConfig, basis: Basis):
     from zstream.device import resolve_device
     from zstream.service.serving import build_serving  # torch loads only when scanning
 
-    serving = build_serving(basis, config.scan_config(), resolve_device(config.device))
+    return build_serving(basis, config.scan_config(), resolve_device(config.device))
+
+
+def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis) -> tuple[pa.Table, list[Reject]]:
+    serving = _serving(config, basis)
+    with tqdm(desc=f"replay {args.input.name} with {basis.version}", unit=" spectra", file=sys.stderr) as progress:
+        return replay.replay_files(args.input, serving, config.batch_size, progress.update)
+
+
+def _replay_topic(args: argparse.Namespace, config: ServiceConfig, basis: Basis) -> tuple[pa.Table, list[Reject]]:
+    serving = _serving(config, basis)
     span = replay.TopicRange(args.start_offset, args.end_offset, args.start_time, args.end_time,
-                      tuple(args.partition) if args.partition else None)
+                             tuple(args.partition) if args.partition else None)
     consumer = clients.plain_consumer(config)
-    rows, rejects = [], []
     try:
         with tqdm(desc=f"replay {args.from_topic} with {basis.version}", unit=" msg", file=sys.stderr) as progress:
-            for records in replay.topic_batches(consumer, args.from_topic, span, config.batch_size):
-                started = time.monotonic()
-                processed = process_records(records, serving, max_message_bytes=config.max_message_bytes)
-                elapsed_ms = (time.monotonic() - started) * 1000.0
-                rows += [result_record(row, source, elapsed_ms)
-                         for row, source in zip(processed.results.to_pylist(), processed.sources)]
-                rejects += [Reject(letter.spectrum_id, letter.reason, letter.detail) for letter in processed.dead_letters]
-                progress.update(len(records))
+            return replay.replay_topic(consumer, args.from_topic, span, serving, config, progress.update)
     finally:
         consumer.close()
-    return _rows_table(rows), rejects
-
-
-def _rows_table(rows: list[dict]) -> pa.Table:
-    if not rows:
-        return RESULT_SCHEMA.empty_table()
-    return conform_results(pa.Table.from_pylist(rows))
 
 
 def _write(args: argparse.Namespace, config: ServiceConfig, results: pa.Table, rejects: list[Reject]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,10 +21,11 @@ from zstream.grid import LogGrid
 from zstream.io import RESULT_SCHEMA, SpectrumBatch, conform_results, load_basis, save_basis, write_results
 from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.service.archive import Archive
-from zstream.service.broker import EmbeddedBroker
 from zstream.service.config import ServiceConfig
-from zstream.service.harness import StreamHarness
+from zstream.service.metrics import BASIS_SWAPS, REFIT_OUTCOMES, REFITS
 from zstream.sim import SimConfig, simulate
+from zstream.testing.broker import EmbeddedBroker
+from zstream.testing.harness import StreamHarness
 
 DEMO_SIM = SimConfig(pixel_size=5.0)
 DEMO_GRID = LogGrid(2.77, 3.97, 3e-4)
@@ -130,20 +132,29 @@ def report(results: pa.Table, truth: pa.Table, out: Path, harness: StreamHarness
     results_path = out / "results.parquet"
     write_results(results_path, results)
     latencies = harness.latencies()
+    replica = harness.replica
+    outcome = {
+        "sent": harness.sent,
+        "results": results.num_rows,
+        "dead_letters": len(harness.dead_letters),
+        "serving_version": replica.serving_version(),
+        "hot_swaps": int(replica.metric(BASIS_SWAPS)),
+        "refits": {name: int(replica.metric(REFITS, outcome=name)) for name in REFIT_OUTCOMES},
+        "headline": headline(summary),
+    }
+    (out / "outcome.json").write_bytes(orjson.dumps(outcome, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))  # for scripts and CI
     say("")
-    say(f"streamed {harness.sent} spectra: {results.num_rows} results, {len(harness.dead_letters)} dead letters")
+    say(f"streamed {outcome['sent']} spectra: {outcome['results']} results, {outcome['dead_letters']} dead letters")
     if latencies.size:
         p50, p99 = np.percentile(latencies, [50, 99])
         say(f"end-to-end latency (send → result) p50 {p50:.2f} s, p99 {p99:.2f} s")
-    replica = harness.replica
-    say(f"basis: started on demo-starter, now {replica.serving_version()} "
-        f"({int(replica.metric('zstream_basis_swaps_total'))} hot swaps, refits promoted "
-        f"{int(replica.metric('zstream_refits_total', outcome='promoted'))}, rejected "
-        f"{int(replica.metric('zstream_refits_total', outcome='rejected'))}, failed "
-        f"{int(replica.metric('zstream_refits_total', outcome='failed'))})")
+    refits = outcome["refits"]
+    say(f"basis: started on demo-starter, now {outcome['serving_version']} ({outcome['hot_swaps']} hot swaps, "
+        f"refits promoted {refits['promoted']}, rejected {refits['rejected']}, failed {refits['failed']})")
     say("evaluation against the simulation truth:")
-    for name, value in headline(summary).items():
+    for name, value in outcome["headline"].items():
         say(f"  {name:18s} {'–' if value is None else f'{value:.4f}'}")
+    say(f"outcome  {out / 'outcome.json'}")
     say(f"results  {results_path}")
     say(f"report   {written['html']}")
     say(f"archive  {out / 'archive'} (spectra/ and bases/)")
