@@ -22,12 +22,7 @@ def test_the_top_level_holds_only_the_shared_basics():
     }
 
 
-@pytest.mark.parametrize("package", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="function evaluate.score hides module "
-                                               "evaluate/score.py; renamed once main's evaluate work has merged"))
-    if name == "zstream.evaluate" else name
-    for name in PACKAGES
-])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_submodule_is_hidden_by_a_name_its_package_exports(package):
     """``zstream.nmf.fit`` must be one thing: a submodule shadowed by a function cannot be imported by attribute."""
     imported = importlib.import_module(package)

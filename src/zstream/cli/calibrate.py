@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from zstream.errors import UserError
-from zstream.evaluate.score import read_truth
+from zstream.evaluate.scoring import read_truth
 from zstream.io import read_results
 
 TOML_SUFFIX = ".toml"

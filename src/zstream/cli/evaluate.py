@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from zstream.evaluate import headline, score, write_report
-from zstream.evaluate.score import read_truth
+from zstream.evaluate.scoring import read_truth
 from zstream.io import load_basis, read_results, read_spectra
 
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from zstream.errors import UserError
 from zstream.evaluate import headline, score, write_report
-from zstream.evaluate.score import read_truth
+from zstream.evaluate.scoring import read_truth
 from zstream.io import Basis, Reject, write_rejects, write_results
 from zstream.service import clients, replay
 from zstream.service.config import ServiceConfig, add_arguments, load_config, names_in_group

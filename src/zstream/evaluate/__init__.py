@@ -6,6 +6,6 @@ JSON-ready dict; ``write_report`` turns it into ``report.json`` + ``report.html`
 """
 
 from zstream.evaluate.report import headline, write_report
-from zstream.evaluate.score import score
+from zstream.evaluate.scoring import score
 
 __all__ = ["headline", "score", "write_report"]

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from zstream import __version__
 from zstream.errors import UserError
 from zstream.evaluate.metrics import GF_TOLERANCE, confusion, relative_error, roc_auc, threshold_curve
-from zstream.evaluate.score import join_results, log10_delta_chi2
+from zstream.evaluate.scoring import join_results, log10_delta_chi2
 
 if TYPE_CHECKING:
     from zstream.redshift.reliability import Feature, ReliabilityModel, Target
@@ -259,7 +259,7 @@ def labelled_rows(results: pa.Table, truth: pa.Table) -> tuple[pa.Table, dict[st
     Raises
     ------
     UserError
-        Missing columns or duplicated spectrum ids (as :func:`~zstream.evaluate.score.join_results`).
+        Missing columns or duplicated spectrum ids (as :func:`~zstream.evaluate.scoring.join_results`).
     """
     data = join_results(results, truth)
     matched = data["matched"]

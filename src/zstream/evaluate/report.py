@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from zstream.evaluate.calibrate import reliability_figures
-from zstream.evaluate.score import join_results
+from zstream.evaluate.scoring import join_results
 
 PAPER_FIGURES = {"good_fraction": 0.937, "completeness": 0.959, "purity": 0.960, "blend_auc": 0.87}
 """Headline figures of Bourahma et al. 2026, "MUSE NMF redshifts" (MUSE data), shown next to ours."""
