@@ -134,3 +134,8 @@ def test_topics_are_the_ones_the_service_uses(config):
 def test_every_manifest_names_its_kind_and_api_version():
     for obj in k8s_objects():
         assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+
+
+def test_the_scaled_replicas_do_not_refit(config):
+    """docs/operations.md: the autoscaled Deployment leaves refits to one separately run replica."""
+    assert config.refit_enabled is False
