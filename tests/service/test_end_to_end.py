@@ -11,7 +11,6 @@ import numpy as np
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from zstream.cli import main
 from zstream.io import RESULT_SCHEMA, SpectrumBatch, decode_result_json, load_basis, read_rejects, read_results
@@ -20,7 +19,7 @@ from zstream.service.clients import header
 from zstream.service.replica import Replica
 from zstream.service.traffic import Message, TopicReader, arrow_message, json_messages, send
 
-from service_builders import simulate_test
+from service_builders import scrape, simulate_test
 
 TIMEOUT_S = 120
 
@@ -74,15 +73,6 @@ def _check_replays(config, live: list[dict], dead_reasons: dict[str, int], tmp_p
         assert row == {name: live_by_id[row["spectrum_id"]][name] for name in RESULT_SCHEMA.names}
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def _committed(config, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     probe = KafkaConsumer(bootstrap_servers=config.bootstrap_servers, group_id=config.group_id,
                           enable_auto_commit=False)
@@ -106,7 +96,7 @@ def test_serve_end_to_end_restart_and_metrics(kafka_broker, service_config, runn
     replica = Replica(config)
     with running(replica):
         records = reader.read_until(n_results + n_dead, TIMEOUT_S)
-        metrics = _scrape(replica.health.port)
+        metrics = scrape(replica.health.port)
         ready = urllib.request.urlopen(f"http://127.0.0.1:{replica.health.port}/readyz", timeout=10)
         alive = urllib.request.urlopen(f"http://127.0.0.1:{replica.health.port}/healthz", timeout=10)
         assert ready.status == 200 and alive.status == 200

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,10 +153,10 @@ class Archive:
             yield batch
 
     def save_basis(self, basis: Basis) -> Path:
-        """Keep a copy of a served basis under ``bases/`` (once per version)."""
+        """Keep a copy of a served basis under ``bases/`` (once per version; replicas sharing it may race)."""
         path = self.bases_dir / f"{basis.version}.parquet"
         if not path.exists():
-            staging = path.with_suffix(".tmp")
+            staging = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # each writer its own; the rename is atomic
             save_basis(basis, staging)
             staging.replace(path)
         return path

@@ -33,6 +33,7 @@ from zstream.service.basis_sync import BasisFollower
 from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer, Heartbeat
+from zstream.service.membership import Membership
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.outputs import dead_letter_message, result_message, result_record
 from zstream.service.processing import InputRecord, ProcessedBatch, process_records
@@ -73,19 +74,26 @@ class Replica:
         )
         self.batches_done = 0
         self._connected = False
-        self._assigned = False
+        self.membership = Membership(on_change=self._assignment_changed)
         self._producer: KafkaProducer | None = None
         self._refit: RefitWorker | None = None
 
     def readiness(self) -> tuple[bool, str]:
-        """(ready, reason): connected to Kafka, assigned partitions, holding a basis."""
+        """(ready, reason): holding a basis, connected to Kafka, a member of the consumer group.
+
+        A member the group gave no partition (more replicas than partitions) is ready but idle:
+        it takes over partitions in the next rebalance without a restart.
+        """
         if self.serving is None:
             return False, "no basis loaded yet"
         if not self._connected:
             return False, "not connected to Kafka"
-        if not self._assigned:
-            return False, "no input partitions assigned"
-        return True, f"ready, serving basis {self.serving.version}"
+        if not self.membership.joined:
+            return False, f"not yet a member of consumer group {self.config.group_id!r}"
+        held = len(self.membership.partitions)
+        if not held:
+            return True, f"ready but idle: no input partitions assigned, serving basis {self.serving.version}"
+        return True, f"ready, serving basis {self.serving.version} on {held} input partition(s)"
 
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set; the last batch is finished, flushed and committed before returning.
@@ -114,7 +122,7 @@ class Replica:
             if self.archive is not None:
                 self.archive.save_basis(self.serving.basis)
             follower.start()
-            consumer = clients.input_consumer(self.config)
+            consumer = clients.input_consumer(self.config, self.membership)
             self._connected = True
             self._start_refits()
             log.info("consuming %s as group %s; metrics on port %d", self.config.input_topic,
@@ -126,7 +134,6 @@ class Replica:
                     self._swap_to(pending)
                 records = self._poll_batch(consumer, stop)
                 self._connected = _connected_to_kafka(consumer)
-                self._assigned = bool(consumer.assignment())
                 self._update_ready()
                 if records:
                     self._handle(consumer, records, stop)
@@ -172,6 +179,10 @@ class Replica:
         if previous is not None:
             self.metrics.basis_swaps.inc()
             log.info("basis swapped %s → %s", previous.version, serving.version)
+        self._update_ready()
+
+    def _assignment_changed(self, partitions: int) -> None:
+        self.metrics.assigned_partitions.set(partitions)
         self._update_ready()
 
     def _update_ready(self) -> None:
