@@ -17,7 +17,8 @@ from zstream.evaluate.score import read_truth
 from zstream.io import RESULT_SCHEMA, Basis, Reason, Reject, conform_results, write_rejects, write_results
 from zstream.service import clients, replay
 from zstream.service.config import ServiceConfig, add_arguments, load_config, names_in_group
-from zstream.service.outputs import result_message, result_record
+from zstream.io.meta import meta_json, with_meta_columns
+from zstream.service.outputs import result_message, result_records
 from zstream.service.processing import process_records, scan_isolating
 from zstream.service.traffic import send
 
@@ -79,7 +80,7 @@ def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
     from zstream.redshift import Scanner  # torch loads only when scanning
 
     scanner = Scanner(basis, config.scan_config(), device=config.device)
-    tables, rejects, seen = [RESULT_SCHEMA.empty_table()], [], set()
+    tables, rejects, seen = [with_meta_columns(RESULT_SCHEMA.empty_table(), None)], [], set()
     with tqdm(desc=f"replay {args.input.name} with {basis.version}", unit=" spectra", file=sys.stderr) as progress:
         for batch, batch_rejects in replay.file_batches(args.input, config.batch_size):
             rejects.extend(batch_rejects)
@@ -94,7 +95,9 @@ def _replay_files(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
             if first:
                 spectra = batch.take(first)
                 results, failures = scan_isolating(scanner.scan, spectra)
-                tables.append(results)
+                answered = [row for row in range(len(spectra)) if row not in failures]
+                extra = None if spectra.extra is None else spectra.extra.take(answered)
+                tables.append(with_meta_columns(results, extra))
                 rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail)
                             for row, error in failures.items()]
             progress.update(len(batch) + len(batch_rejects))
@@ -116,8 +119,7 @@ def _replay_topic(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
                 started = time.monotonic()
                 processed = process_records(records, serving, max_message_bytes=config.max_message_bytes)
                 elapsed_ms = (time.monotonic() - started) * 1000.0
-                rows += [result_record(row, source, elapsed_ms)
-                         for row, source in zip(processed.results.to_pylist(), processed.sources)]
+                rows += result_records(processed, elapsed_ms)
                 rejects += [Reject(letter.spectrum_id, letter.reason, letter.detail) for letter in processed.dead_letters]
                 progress.update(len(records))
     finally:
@@ -127,8 +129,8 @@ def _replay_topic(args: argparse.Namespace, config: ServiceConfig, basis: Basis)
 
 def _rows_table(rows: list[dict]) -> pa.Table:
     if not rows:
-        return RESULT_SCHEMA.empty_table()
-    return conform_results(pa.Table.from_pylist(rows))
+        return with_meta_columns(RESULT_SCHEMA.empty_table(), None)
+    return conform_results(pa.Table.from_pylist([row | {"meta": meta_json(row["meta"])} for row in rows]))
 
 
 def _write(args: argparse.Namespace, config: ServiceConfig, results: pa.Table, rejects: list[Reject]) -> None:

@@ -26,6 +26,7 @@ from zstream.io.files import JSONL_SUFFIXES, PARQUET_SUFFIXES, iter_spectra
 from zstream.io.messages import encode_result_json
 from zstream.io.reasons import Reject
 from zstream.io.records import SpectrumBatch
+from zstream.io.meta import META_FIELDS, with_meta_columns
 from zstream.io.results import conform_results, write_rejects
 from zstream.io.schema import RESULT_SCHEMA
 
@@ -159,7 +160,7 @@ def _start_worker(basis, config, device: str) -> None:
 def _scan_batch(batch: SpectrumBatch, keep: set[str]) -> tuple[pa.Table, pa.Table]:
     """Scan one batch in a worker; results and kept curves."""
     output = _WORKER_SCANNER.run(batch, keep_chi2=keep)
-    return output.results, output.curves
+    return with_meta_columns(output.results, batch.extra), output.curves
 
 
 def _collect(future: Future, sink: "_ResultSink", curve_sink: "_CurveSink", counts: dict, progress: tqdm) -> None:
@@ -184,7 +185,7 @@ class _ResultSink:
         if self.path.suffix.lower() in JSONL_SUFFIXES:
             self._jsonl = self.path.open("wb")
         else:
-            self._parquet = pq.ParquetWriter(self.path, RESULT_SCHEMA)
+            self._parquet = pq.ParquetWriter(self.path, pa.schema([*RESULT_SCHEMA, *META_FIELDS]))
         return self
 
     def write(self, table: pa.Table) -> None:

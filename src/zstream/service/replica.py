@@ -35,7 +35,7 @@ from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer, Heartbeat
 from zstream.service.membership import Membership
 from zstream.service.metrics import ServiceMetrics
-from zstream.service.outputs import dead_letter_message, result_message, result_record
+from zstream.service.outputs import dead_letter_message, result_message, result_records
 from zstream.service.processing import InputRecord, ProcessedBatch, process_records
 from zstream.service.refit import RefitWorker
 from zstream.service.retry import BrokerRetry
@@ -211,10 +211,8 @@ class Replica:
         processing_ms = (time.monotonic() - started) * 1000.0
         operation = "deliver"
         try:  # a send blocks on metadata and raises when the broker is gone: retried like a failed flush
-            futures = [
-                self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
-                for row, source in zip(processed.results.to_pylist(), processed.sources)
-            ]
+            futures = [self._send(self.config.output_topic, result_message(record))
+                       for record in result_records(processed, processing_ms)]
             futures += [self._send(self.config.dlq_topic, dead_letter_message(letter))
                         for letter in processed.dead_letters]
             self._flush(consumer)
