@@ -18,6 +18,7 @@ INVALID: dict[str, list[object]] = {
     "output_topic": ["bad/name"],
     "dlq_topic": [""],
     "basis_topic": ["ünïcode"],
+    "refit_lease_topic": ["a b"],
     "group_id": [""],
     "auto_offset_reset": ["sideways", "EARLIEST"],
     "session_timeout_ms": [0, 999, 2_000_000, "soon"],

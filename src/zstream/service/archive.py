@@ -6,7 +6,10 @@ Layout under the archive root::
     bases/<version>.parquet                                every promoted basis
 
 File names sort by write time, which is what "recent window" and retention use.
-Refits read training sets from here and ``zstream replay`` reads it back.
+Refits read training sets from here and ``zstream replay`` reads it back. Every
+replica appends; only the refit leader enforces retention
+(:class:`~zstream.service.leadership.RefitLease`), and readers skip a file that
+retention removed between listing and reading it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from zstream.io import Basis, SpectrumBatch, save_basis, spectra_to_table, table_to_spectra
-
-_RETENTION_CHECK_INTERVAL_S = 60.0
 
 
 class Archive:
@@ -48,7 +49,6 @@ class Archive:
         self.max_spectra = max_spectra
         self.spectra_dir.mkdir(parents=True, exist_ok=True)
         self.bases_dir.mkdir(parents=True, exist_ok=True)
-        self._last_retention_check = 0.0
 
     @property
     def spectra_dir(self) -> Path:
@@ -103,11 +103,7 @@ class Archive:
         now = time.time_ns()
         partition = self.spectra_dir / f"date={dt.datetime.fromtimestamp(now / 1e9, dt.UTC):%Y-%m-%d}"
         partition.mkdir(exist_ok=True)
-        final = partition / f"part-{now:020d}-{os.getpid()}.parquet"
-        staging = final.with_suffix(".tmp")
-        pq.write_table(table, staging)
-        staging.replace(final)
-        self._maybe_enforce_retention()
+        _write_atomically(table, partition / f"part-{now:020d}-{os.getpid()}.parquet")
 
     def files(self) -> list[Path]:
         """Spectrum files, oldest first."""
@@ -115,7 +111,14 @@ class Archive:
 
     def count(self) -> int:
         """Number of archived spectra (from Parquet footers)."""
-        return sum(pq.read_metadata(path).num_rows for path in self.files())
+        return sum(_rows(path) for path in self.files())
+
+    def count_since(self, unix_ns: int) -> int:
+        """Spectra archived (by any replica) after ``unix_ns``; only that day's partitions onwards are listed."""
+        day = f"date={dt.datetime.fromtimestamp(unix_ns / 1e9, dt.UTC):%Y-%m-%d}"
+        partitions = [path for path in self.spectra_dir.glob("date=*") if path.name >= day]
+        return sum(_rows(path) for partition in partitions for path in partition.glob("part-*.parquet")
+                   if int(path.name.split("-")[1]) > unix_ns)
 
     def read_recent(self, n: int) -> pa.Table:
         """The ``n`` most recently archived rows (fewer if the archive is smaller), oldest first."""
@@ -124,7 +127,9 @@ class Archive:
         for path in reversed(self.files()):
             if remaining <= 0:
                 break
-            table = pq.read_table(path)
+            table = _read(path)
+            if table is None:
+                continue
             tables.append(table.slice(max(0, table.num_rows - remaining)))
             remaining -= tables[-1].num_rows
         return _concat(list(reversed(tables)))
@@ -132,7 +137,7 @@ class Archive:
     def sample_older(self, skip_recent: int, n: int, seed: int) -> pa.Table:
         """A uniform random sample (reservoir) of ``n`` rows from all but the ``skip_recent`` newest."""
         files = self.files()
-        counts = np.array([pq.read_metadata(path).num_rows for path in files], dtype=np.int64)
+        counts = np.array([_rows(path) for path in files], dtype=np.int64)
         older_total = max(0, int(counts.sum()) - skip_recent)
         if older_total == 0 or n <= 0:
             return _concat([])
@@ -142,15 +147,17 @@ class Archive:
         tables = []
         for path, start, count in zip(files, starts, counts):
             inside = picks[(picks >= start) & (picks < start + count)] - start
-            if inside.size:
-                tables.append(pq.read_table(path).take(pa.array(inside)))
+            table = _read(path) if inside.size else None
+            if table is not None:
+                tables.append(table.take(pa.array(inside)))
         return _concat(tables)
 
     def iter_batches(self) -> Iterator[SpectrumBatch]:
         """Every archived file as a SpectrumBatch (with ``z``), oldest first, for replays."""
         for path in self.files():
-            batch, _ = table_to_spectra(pq.read_table(path))
-            yield batch
+            table = _read(path)
+            if table is not None:
+                yield table_to_spectra(table)[0]
 
     def save_basis(self, basis: Basis) -> Path:
         """Keep a copy of a served basis under ``bases/`` (once per version; replicas sharing it may race)."""
@@ -170,7 +177,7 @@ class Archive:
                 removed += len(list(partition.glob("*.parquet")))
                 shutil.rmtree(partition)
         files = self.files()
-        counts = [pq.read_metadata(path).num_rows for path in files]
+        counts = [_rows(path) for path in files]
         excess = sum(counts) - self.max_spectra
         for path, count in zip(files, counts):
             if excess <= 0:
@@ -180,10 +187,28 @@ class Archive:
             removed += 1
         return removed
 
-    def _maybe_enforce_retention(self) -> None:
-        if time.monotonic() - self._last_retention_check >= _RETENTION_CHECK_INTERVAL_S:
-            self._last_retention_check = time.monotonic()
-            self.enforce_retention()
+
+def _write_atomically(table: pa.Table, final: Path) -> None:
+    """Write under a temporary name, then rename: readers never see half a file."""
+    staging = final.with_suffix(".tmp")
+    pq.write_table(table, staging)
+    staging.replace(final)
+
+
+def _rows(path: Path) -> int:
+    """Rows of an archive file from its footer; 0 when retention removed it meanwhile."""
+    try:
+        return pq.read_metadata(path).num_rows
+    except FileNotFoundError:
+        return 0
+
+
+def _read(path: Path) -> pa.Table | None:
+    """An archive file, or None when retention removed it meanwhile."""
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        return None
 
 
 def confident_mask(results: pa.Table) -> pa.ChunkedArray:

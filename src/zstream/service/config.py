@@ -50,6 +50,10 @@ class ServiceConfig:
     input_topic: str = _setting("spectra", "topic of incoming spectrum records", group="kafka", allowed=TOPIC_NAME)
     output_topic: str = _setting("zstream.results", "topic that receives one result per spectrum", group="kafka", allowed=TOPIC_NAME)
     dlq_topic: str = _setting("zstream.dlq", "dead-letter topic for rejected messages", group="kafka", allowed=TOPIC_NAME)
+    refit_lease_topic: str = _setting(
+        "zstream.refit-lease", "one-partition topic whose holder in group <group_id>.refit-lease is the refit leader "
+        "(never written to)", group="kafka", allowed=TOPIC_NAME
+    )
     basis_topic: str = _setting("zstream.basis", "compacted topic carrying promoted bases", group="kafka", allowed=TOPIC_NAME)
     group_id: str = _setting("zstream", "consumer group shared by all replicas", group="kafka", allowed=TOPIC_NAME)
     auto_offset_reset: str = _setting("earliest", "where a new consumer group starts: earliest or latest", group="kafka", allowed=OneOf(("earliest", "latest")))

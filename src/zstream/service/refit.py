@@ -32,6 +32,7 @@ from zstream.service.metrics import ServiceMetrics
 from zstream.service.versions import new_version_id
 
 log = logging.getLogger("zstream.service")
+_CHECK_INTERVAL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -193,18 +194,23 @@ class RefitWorker:
         The basis serving right now (read at the start of each refit).
     promote : callable taking Basis
         Publishes a promoted basis (archive copy, basis topic).
+    is_leader : callable returning bool
+        Whether this replica holds the refit lease (:class:`~zstream.service.leadership.RefitLease`);
+        only the leader refits, and it asks again just before promoting. Always, by default.
     """
 
     def __init__(self, archive: Archive, config: ServiceConfig, device: torch.device, metrics: ServiceMetrics,
-                 current_basis: Callable[[], Basis], promote: Callable[[Basis], None]):
+                 current_basis: Callable[[], Basis], promote: Callable[[Basis], None],
+                 is_leader: Callable[[], bool] = lambda: True):
         self.archive = archive
         self.config = config
         self.device = device
         self.metrics = metrics
         self.current_basis = current_basis
         self.promote = promote
-        self._new_spectra = 0
+        self.is_leader = is_leader
         self._last_refit = time.monotonic()
+        self._last_refit_ns = time.time_ns()
         self._attempts = 0
         self._wake = threading.Condition()
         self._stop = False
@@ -213,12 +219,6 @@ class RefitWorker:
     def start(self) -> None:
         """Start the background thread."""
         self._thread.start()
-
-    def notify_archived(self, n: int) -> None:
-        """Tell the worker that ``n`` more confident spectra were archived."""
-        with self._wake:
-            self._new_spectra += n
-            self._wake.notify()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop after the refit in progress, if any."""
@@ -229,20 +229,24 @@ class RefitWorker:
             self._thread.join(timeout=timeout_s)
 
     def _due(self) -> bool:
+        """Leader only: enough spectra archived by all replicas since the last refit, or enough time."""
+        if not self.is_leader():
+            return False
+        new_spectra = self.archive.count_since(self._last_refit_ns)
         minutes = (time.monotonic() - self._last_refit) / 60.0
-        return self._new_spectra >= self.config.refit_every_spectra or (
-            self._new_spectra > 0 and minutes >= self.config.refit_every_minutes
+        return new_spectra >= self.config.refit_every_spectra or (
+            new_spectra > 0 and minutes >= self.config.refit_every_minutes
         )
 
     def _loop(self) -> None:
         while True:
             with self._wake:
                 while not self._stop and not self._due():
-                    self._wake.wait(timeout=5.0)
+                    self._wake.wait(timeout=_CHECK_INTERVAL_S)
                 if self._stop:
                     return
-                self._new_spectra = 0
                 self._last_refit = time.monotonic()
+                self._last_refit_ns = time.time_ns()
             self.run_once()
 
     def _await_serving(self, version: str, timeout_s: float = 60.0) -> None:
@@ -258,6 +262,9 @@ class RefitWorker:
         self._attempts += 1
         try:
             outcome = refit_once(serving, self.archive, self.config, self.device, seed=self._attempts)
+            if outcome.candidate is not None and not self.is_leader():
+                outcome = RefitOutcome("rejected", None, outcome.serving_chi2, outcome.candidate_chi2,
+                                       f"refit leadership lost before promoting; {outcome.detail}")
             if outcome.candidate is not None:
                 self.promote(outcome.candidate)
                 self._await_serving(outcome.candidate.version)

@@ -33,6 +33,7 @@ from zstream.service.basis_sync import BasisFollower
 from zstream.service.broker import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer, Heartbeat
+from zstream.service.leadership import RefitLease
 from zstream.service.membership import Membership
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.outputs import dead_letter_message, result_message, result_records
@@ -64,6 +65,7 @@ class Replica:
             Archive(config.archive, config.archive_retention_days, config.archive_max_spectra) if config.archive else None
         )
         self.serving: ServingBasis | None = None
+        self.lease = RefitLease(config, self.metrics, self.archive) if self.archive is not None else None
         self.heartbeat = Heartbeat(config.liveness_timeout_s, on_beat=self.metrics.loop_heartbeat.set)
         self.health = HealthServer(self.metrics, self.readiness, self.heartbeat.status, config.metrics_host,
                                    config.metrics_port)
@@ -107,13 +109,16 @@ class Replica:
         self.heartbeat.beat()
         self.health.start()
         if self.config.create_topics:
+            options = {key: value for key, value in kafka_client_options(self.config).items() if key != "bootstrap_servers"}
             create_topics(
                 self.config.bootstrap_servers,
                 [self.config.input_topic, self.config.output_topic, self.config.dlq_topic, self.config.basis_topic],
                 partitions=self.config.topic_partitions,
                 compacted=[self.config.basis_topic],
-                **{key: value for key, value in kafka_client_options(self.config).items() if key != "bootstrap_servers"},
+                **options,
             )
+            # one partition: its holder is the refit leader
+            create_topics(self.config.bootstrap_servers, [self.config.refit_lease_topic], partitions=1, **options)
         self._producer = clients.producer(self.config)
         follower = BasisFollower(self.config, self.scan_config, self.device)
         consumer: KafkaConsumer | None = None
@@ -124,6 +129,8 @@ class Replica:
             follower.start()
             consumer = clients.input_consumer(self.config, self.membership)
             self._connected = True
+            if self.lease is not None:
+                self.lease.start()
             self._start_refits()
             log.info("consuming %s as group %s; metrics on port %d", self.config.input_topic,
                      self.config.group_id, self.health.port)
@@ -146,6 +153,8 @@ class Replica:
             self.metrics.ready.set(0)
             if self._refit is not None:
                 self._refit.stop()
+            if self.lease is not None:
+                self.lease.stop()
             follower.stop()
             if consumer is not None:
                 consumer.close(autocommit=False, timeout_ms=self.config.broker_timeout_ms)
@@ -169,7 +178,8 @@ class Replica:
         if self.archive is None or not self.config.refit_enabled:
             log.info("background refits off (%s)", "no --archive" if self.archive is None else "--no-refit-enabled")
             return
-        self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote)
+        self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote,
+                                  is_leader=self.lease.is_leader)
         self._refit.start()
 
     def _swap_to(self, serving: ServingBasis) -> None:
@@ -231,9 +241,7 @@ class Replica:
         for stage, count in processed.isolated.items():
             self.metrics.isolated_records.labels(stage=stage).inc(count)
         if self.archive is not None:
-            archived = self.archive.append(processed.spectra, processed.results)
-            if self._refit is not None and archived:
-                self._refit.notify_archived(archived)
+            self.archive.append(processed.spectra, processed.results)
         self.metrics.sample_device_memory(self.device)
         self.metrics.batch_duration.observe(time.monotonic() - started)
         self.batches_done += 1
