@@ -1,7 +1,7 @@
 """Pass-through metadata: a reduction system's own fields, carried from each spectrum to its result.
 
 Fields of an input record outside the spectrum contract (``SPECTRUM_SCHEMA`` plus the
-known optional ``spectype`` and ``sky``) — ra, dec, exposure id, field, pipeline
+known optional ``spectype`` and ``sky``, and not named like a result field) — ra, dec, exposure id, field, pipeline
 version… — come back in the result under ``meta``, a JSON object, whichever way
 the spectrum arrived (JSON message, Arrow IPC message, file). The object is bounded:
 fields are kept in input order while its JSON form stays within
@@ -16,12 +16,13 @@ from __future__ import annotations
 import orjson
 import pyarrow as pa
 
-from zstream.io.schema import SPECTRUM_SCHEMA
+from zstream.io.schema import RESULT_SCHEMA, SPECTRUM_SCHEMA
 
 META_MAX_BYTES = 4096
 """Largest ``meta`` object, in bytes of its compact JSON form."""
-CONTRACT_FIELDS = frozenset(SPECTRUM_SCHEMA.names) | {"spectype", "sky"}
-"""Input fields the scan reads or the spectrum schema names: not metadata."""
+CONTRACT_FIELDS = frozenset(SPECTRUM_SCHEMA.names) | {"spectype", "sky"} | frozenset(RESULT_SCHEMA.names)
+"""Not metadata: fields the scan reads or the spectrum schema names, and result fields (an archived
+spectrum carries its earlier basis_version, delta_chi2, p_source and p_z_ok; a result names its own)."""
 
 
 def meta_rows(extra: pa.Table | None, n_rows: int) -> list[tuple[dict | None, list[str]]]:
