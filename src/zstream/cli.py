@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.servecmd",
     "zstream.replaycmd",
     "zstream.basiscmd",
+    "zstream.anchorscmd",
     "zstream.democmd",
     "zstream.fitcmd",
     "zstream.scancmd",

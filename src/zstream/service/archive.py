@@ -4,6 +4,7 @@ Layout under the archive root::
 
     spectra/date=YYYY-MM-DD/part-<unix-ns>-<pid>.parquet   spectrum columns + z, basis_version, delta_chi2
     bases/<version>.parquet                                every promoted basis
+    anchors/part-<unix-ns>-<pid>.parquet                   labelled spectra (known z): the promotion gate's yardstick
 
 File names sort by write time, which is what "recent window" and retention use.
 Refits read training sets from here and ``zstream replay`` reads it back. Every
@@ -29,6 +30,9 @@ import pyarrow.parquet as pq
 
 from zstream.io import Basis, SpectrumBatch, save_basis, spectra_to_table, table_to_spectra
 
+TRUST_COLUMNS = ("p_source", "p_z_ok")
+"""Reliability of each live result, archived with it so refits can train on trusted ones only."""
+
 
 class Archive:
     """Append-only store of spectra with their accepted redshifts.
@@ -49,11 +53,17 @@ class Archive:
         self.max_spectra = max_spectra
         self.spectra_dir.mkdir(parents=True, exist_ok=True)
         self.bases_dir.mkdir(parents=True, exist_ok=True)
+        self.anchors_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def spectra_dir(self) -> Path:
         """Directory of the spectrum partitions."""
         return self.root / "spectra"
+
+    @property
+    def anchors_dir(self) -> Path:
+        """Directory of the labelled anchor set (never touched by retention)."""
+        return self.root / "anchors"
 
     @property
     def bases_dir(self) -> Path:
@@ -78,7 +88,7 @@ class Archive:
         chosen.z = results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64)
         chosen.extra = _with_spectype(chosen.extra, results.column("spectype").take(pa.array(rows)))
         table = spectra_to_table(chosen)
-        for name in ("basis_version", "delta_chi2"):
+        for name in ("basis_version", "delta_chi2", *TRUST_COLUMNS):
             table = table.append_column(name, results.column(name).take(pa.array(rows)))
         self._write(table)
         return len(rows)
@@ -86,8 +96,10 @@ class Archive:
     def add_labelled(self, spectra: SpectrumBatch, label: str = "labelled") -> int:
         """Archive spectra whose redshift is known (``spectra.z``), e.g. the training set, so refits see it.
 
-        Spectra without a finite ``z`` are skipped; returns how many were archived.
+        They join the anchor set too (:meth:`add_anchors`). Spectra without a finite ``z`` are
+        skipped; returns how many were archived.
         """
+        self.add_anchors(spectra)
         known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
         chosen = spectra.take(known)
         labelled = chosen.extra is not None and "spectype" in chosen.extra.column_names
@@ -98,6 +110,23 @@ class Archive:
         table = table.append_column("delta_chi2", pa.nulls(len(chosen), pa.float64()))
         self._write(table)
         return len(chosen)
+
+    def add_anchors(self, spectra: SpectrumBatch) -> int:
+        """Add spectra of known redshift to the anchor set only (not to refit training); return how many."""
+        known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
+        if known.size:
+            _write_atomically(spectra_to_table(spectra.take(known)),
+                              self.anchors_dir / f"part-{time.time_ns():020d}-{os.getpid()}.parquet")
+        return int(known.size)
+
+    def read_anchors(self, n: int) -> SpectrumBatch | None:
+        """Up to ``n`` anchor spectra (the newest files first), or None when there are none."""
+        tables = []
+        for path in sorted(self.anchors_dir.glob("part-*.parquet"), reverse=True):
+            if sum(table.num_rows for table in tables) >= n:
+                break
+            tables.append(pq.read_table(path))
+        return table_to_spectra(_concat(tables).slice(0, n))[0] if tables else None
 
     def _write(self, table: pa.Table) -> None:
         now = time.time_ns()

@@ -125,6 +125,22 @@ class ServiceConfig:
     refit_margin: float = _setting(
         0.01, "relative improvement of the held-out chi-square needed to promote a candidate", group="refit", allowed=Range(0, 1, open_high=True)
     )
+    refit_min_p_z_ok: float = _setting(
+        0.5, "refits train only on live results with p_z_ok and p_source at least this (results without a calibration: "
+        "the Δχ² warnings of the archive's confidence cut)", group="refit", allowed=Range(0, 1)
+    )
+    refit_anchor_sigmas: float = _setting(
+        2.0, "promotion gate: largest allowed drop of the anchor-set good fraction, in binomial standard errors",
+        group="refit", allowed=NOT_NEGATIVE
+    )
+    refit_anchor_max: int = _setting(300, "most anchor spectra (known z) scanned by the promotion gate", group="refit",
+                                     allowed=AT_LEAST_ONE)
+    refit_max_flip_share: float = _setting(
+        0.02, "promotion gate: largest share of recent confident live results whose z the candidate would move by more "
+        "than 0.005 (1+z)", group="refit", allowed=Range(0, 1)
+    )
+    refit_live_window: int = _setting(200, "most recent archived live results the promotion gate rescans",
+                                      group="refit", allowed=NOT_NEGATIVE)
     refit_max_iter: int = _setting(100, "Nearly-NMF iterations of a warm-started refit", group="refit", allowed=AT_LEAST_ONE)
     # Observability
     metrics_host: str = _setting("0.0.0.0", "bind address of the /metrics, /healthz and /readyz server", group="observability", allowed=NON_EMPTY)

@@ -38,11 +38,11 @@ from zstream.service.membership import Membership
 from zstream.service.metrics import ServiceMetrics
 from zstream.service.outputs import dead_letter_message, result_message, result_records
 from zstream.service.processing import InputRecord, ProcessedBatch, process_records
-from zstream.service.refit import RefitWorker
+from zstream.service.refit import RefitOutcome, RefitWorker
 from zstream.service.retry import BrokerRetry
 from zstream.service.serving import ServingBasis
 from zstream.service.traffic import Message
-from zstream.service.versions import point_serving, publish_basis
+from zstream.service.versions import point_serving, publish_basis, publish_rejection
 
 log = logging.getLogger("zstream.service")
 _FLUSH_CHECK_S = 1.0
@@ -174,12 +174,18 @@ class Replica:
         point_serving(self._producer, self.config.basis_topic, basis.version,
                       previous=basis.meta.get("parent_version"), reason="promoted")
 
+    def reject(self, candidate: Basis, outcome: RefitOutcome) -> None:
+        """Publish a refused refit candidate's reasons and figures on the basis topic."""
+        figures = {"heldout_chi2_serving": outcome.serving_chi2, "heldout_chi2_candidate": outcome.candidate_chi2,
+                   **(outcome.gate.figures if outcome.gate is not None else {})}
+        publish_rejection(self._producer, self.config.basis_topic, candidate, reasons=outcome.detail, figures=figures)
+
     def _start_refits(self) -> None:
         if self.archive is None or not self.config.refit_enabled:
             log.info("background refits off (%s)", "no --archive" if self.archive is None else "--no-refit-enabled")
             return
         self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote,
-                                  is_leader=self.lease.is_leader)
+                                  is_leader=self.lease.is_leader, publish_rejection=self.reject)
         self._refit.start()
 
     def _swap_to(self, serving: ServingBasis) -> None:
