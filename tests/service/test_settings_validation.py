@@ -148,3 +148,12 @@ def test_serve_exits_2_with_one_line():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "'batch_size'" in lines[0] and "[1, 100,000]" in lines[0], result.stderr
+
+
+def test_the_stream_benchmark_builds_valid_settings_before_it_has_a_broker(tmp_path: Path):
+    import argparse
+
+    from zstream.bench.stream import _config
+
+    args = argparse.Namespace(bootstrap_servers=None, batch_size=16, max_wait_ms=200, device="auto")
+    assert _config(args, tmp_path / "basis.parquet").bootstrap_servers == ServiceConfig().bootstrap_servers
