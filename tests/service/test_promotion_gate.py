@@ -126,3 +126,17 @@ def test_rejections_on_the_basis_topic_are_read_back_and_do_not_move_the_pointer
               "figures": {"anchor_gf_candidate": 0.2}}
     assert not log.apply(b"rejected/v-bad", orjson.dumps(record))
     assert log.rejections == {"v-bad": record} and log.serving_version == serving.version and not log.versions
+
+
+def test_operators_add_labelled_spectra_to_the_anchors_with_a_command(tmp_path, capsys):
+    from zstream.cli import main
+    from zstream.io import write_spectra
+
+    labelled = sources_only(12, seed=69)
+    write_spectra(tmp_path / "confirmed.parquet", labelled)
+    assert main(["anchors", "add", str(tmp_path / "confirmed.parquet"), "--archive", str(tmp_path / "archive")]) == 0
+    assert f"{len(labelled)} anchor spectra added" in capsys.readouterr().out
+    assert main(["anchors", "count", "--archive", str(tmp_path / "archive")]) == 0
+    assert capsys.readouterr().out.strip() == str(len(labelled))
+    assert Archive(tmp_path / "archive").count() == 0, "anchors are a yardstick, not refit training data"
+    assert main(["anchors", "count"]) == 2  # no archive: a one-line error
