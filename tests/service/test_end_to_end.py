@@ -70,7 +70,8 @@ def _check_replays(config, live: list[dict], dead_reasons: dict[str, int], tmp_p
     archived = read_results(archive_out).to_pylist()
     assert archived, "the live run archived no confident spectrum"
     for row in archived:
-        assert row == {name: live_by_id[row["spectrum_id"]][name] for name in RESULT_SCHEMA.names}
+        assert {name: row[name] for name in (*RESULT_SCHEMA.names, "meta")} == {
+            name: live_by_id[row["spectrum_id"]][name] for name in (*RESULT_SCHEMA.names, "meta")}
 
 
 def _committed(config, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -150,6 +150,7 @@ class Replica:
                     self.retry.failed("poll", KafkaConnectionError("no connection to any broker"), stop)
                 self._update_lag(consumer)
         finally:
+            self._connected = False  # a revocation while leaving must not report ready again
             self.metrics.ready.set(0)
             if self._refit is not None:
                 self._refit.stop()
