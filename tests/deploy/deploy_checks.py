@@ -1,4 +1,4 @@
-"""Readers shared by the deployment tests: repository files, PromQL names, metric definitions.
+"""Readers shared by the deployment tests: repository files, alert rules, dashboard queries, settings.
 
 Nothing here needs a Docker engine or a cluster: the deployment files are parsed
 as data and compared with what ``zstream.service`` defines.
@@ -20,32 +20,17 @@ import yaml
 
 from zstream.cli import build_parser
 from zstream.service.config import ServiceConfig, load_config
-from zstream.service.metrics import ServiceMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILE = DEPLOY / "compose" / "compose.yaml"
 ALERTS_FILE = DEPLOY / "prometheus" / "alerts.yml"
+ALERT_TESTS_FILE = DEPLOY / "prometheus" / "tests" / "alerts_test.yml"
 SCRAPE_FILE = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "zstream.json"
 K8S = DEPLOY / "k8s"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-
-# Labels Prometheus itself attaches to every scraped series, and its own `up` series.
-TARGET_LABELS = frozenset({"instance", "job"})
-BUILTIN_SERIES = frozenset({"up"})
-HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
-_PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf", "nan"}
-)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
-_SELECTOR = re.compile(r"(?<![\w:.$])([A-Za-z_:][\w:]*)\s*\{([^}]*)\}")
-_MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
-_IDENTIFIER = re.compile(r"(?<![\w:.$])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()")
-
 
 def yaml_documents(source: Path | str) -> list:
     """Every YAML document of a file (a Path) or of YAML text (a str); empty documents are dropped."""
@@ -65,71 +50,6 @@ def k8s_object(kind: str, name: str | None = None) -> dict:
     found = [obj for obj in k8s_objects() if obj["kind"] == kind and name in (None, obj["metadata"]["name"])]
     assert len(found) == 1, f"expected one {kind} {name or ''} in deploy/k8s, found {len(found)}"
     return found[0]
-
-
-@dataclass
-class PromQLUse:
-    """Series names and labels one PromQL expression refers to."""
-
-    metrics: set[str] = field(default_factory=set)
-    matchers: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # metric -> label -> values
-    grouping_labels: set[str] = field(default_factory=set)
-
-
-def parse_promql(expr: str) -> PromQLUse:
-    """Extract series names, label matchers and grouping labels from a PromQL expression.
-
-    Grafana variables in range selectors (``[$__rate_interval]``) are dropped with
-    the ranges; function names are recognised by the parenthesis that follows them.
-    """
-    use = PromQLUse()
-    for metric, body in _SELECTOR.findall(expr):
-        labels = use.matchers.setdefault(metric, {})
-        for label, _operator, value in _MATCHER.findall(body):
-            labels.setdefault(label, set()).add(value)
-    for group in _GROUPING.findall(expr):
-        use.grouping_labels |= {label.strip() for label in group.split(",") if label.strip()}
-    bare = _STRING.sub('""', expr)
-    bare = re.sub(r"\{[^}]*\}", " ", bare)
-    bare = re.sub(r"\[[^\]]*\]", " ", bare)
-    bare = _GROUPING.sub(" ", bare)
-    use.metrics = {name for name in _IDENTIFIER.findall(bare) if name not in _PROMQL_KEYWORDS}
-    return use
-
-
-@dataclass(frozen=True)
-class MetricDefinition:
-    """One metric as ``zstream.service.metrics`` defines it."""
-
-    name: str
-    kind: str
-    labels: frozenset[str]
-
-    @property
-    def series_names(self) -> frozenset[str]:
-        """Names of the series in the text exposition (``_created`` left out)."""
-        if self.kind == "histogram":
-            return frozenset(self.name + suffix for suffix in HISTOGRAM_SUFFIXES)
-        if self.kind == "counter":
-            return frozenset({self.name + "_total"})
-        return frozenset({self.name})
-
-
-def defined_metrics() -> dict[str, MetricDefinition]:
-    """Every metric of a fresh :class:`ServiceMetrics`, keyed by exposition series name."""
-    service_metrics = ServiceMetrics()
-    label_names = {
-        # prometheus-client keeps a metric's label names in `_labelnames`; there is no public accessor.
-        metric._name: frozenset(metric._labelnames)
-        for metric in vars(service_metrics).values()
-        if hasattr(metric, "_labelnames")
-    }
-    by_series: dict[str, MetricDefinition] = {}
-    for family in service_metrics.registry.collect():
-        definition = MetricDefinition(family.name, family.type, label_names[family.name])
-        for series in definition.series_names:
-            by_series[series] = definition
-    return by_series
 
 
 def alert_rules() -> list[dict]:

@@ -80,7 +80,8 @@ def test_kafka_init_creates_the_topics_the_service_uses(stack_settings):
     command = SERVICES["kafka-init"]["command"]
     script = command[0] if isinstance(command, list) else command
     created = set(re.findall(r"--create\b.*?--topic\s+(\S+)", script.replace("\\\n", " ")))
-    assert created == {config.input_topic, config.output_topic, config.dlq_topic, config.basis_topic}
+    assert created == {config.input_topic, config.output_topic, config.dlq_topic, config.basis_topic,
+                       config.refit_lease_topic}
     basis_creation = next(line for line in script.replace("\\\n", " ").splitlines() if f"--topic {config.basis_topic}" in line)
     assert "cleanup.policy=compact" in basis_creation
 

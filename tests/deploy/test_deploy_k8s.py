@@ -124,9 +124,11 @@ def test_autoscaling_follows_the_consumer_group_and_stops_at_the_partition_count
 def test_topics_are_the_ones_the_service_uses(config):
     assert config.create_topics is False  # topics.yaml (or the Kafka team) owns them
     topics = {obj["metadata"]["name"]: obj["spec"] for obj in yaml_documents(K8S / "topics.yaml")}
-    assert set(topics) == {config.input_topic, config.output_topic, config.dlq_topic, config.basis_topic}
+    assert set(topics) == {config.input_topic, config.output_topic, config.dlq_topic, config.basis_topic,
+                           config.refit_lease_topic}
     assert topics[config.basis_topic]["config"]["cleanup.policy"] == "compact"
     assert topics[config.basis_topic]["partitions"] == 1
+    assert topics[config.refit_lease_topic]["partitions"] == 1  # its one holder is the refit leader
     for spec in topics.values():
         assert int(spec["config"].get("max.message.bytes", config.max_message_bytes)) >= config.max_message_bytes
 
@@ -134,3 +136,8 @@ def test_topics_are_the_ones_the_service_uses(config):
 def test_every_manifest_names_its_kind_and_api_version():
     for obj in k8s_objects():
         assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+
+
+def test_refits_are_on_and_left_to_the_elected_leader(config):
+    """docs/operations.md: every replica may refit; the refit lease lets exactly one do it."""
+    assert config.refit_enabled is True and config.archive is not None

@@ -1,86 +1,78 @@
-"""Dashboard, alert rules and scrape config use exactly the metrics the service defines."""
+"""Alert rules, their unit tests, the dashboard and the scrape config, checked with Prometheus's promtool
+against the metrics the service really exports."""
 
 from __future__ import annotations
 
 import json
+import re
 
-import pytest
-from deploy_checks import (
-    ALERTS_FILE,
-    BUILTIN_SERIES,
-    DASHBOARD_FILE,
-    SCRAPE_FILE,
-    TARGET_LABELS,
-    alert_rules,
-    dashboard_expressions,
-    defined_metrics,
-    parse_promql,
-    yaml_documents,
-)
+from deploy_checks import ALERT_TESTS_FILE, ALERTS_FILE, DASHBOARD_FILE, SCRAPE_FILE, alert_rules, dashboard_expressions, yaml_documents
+from promtool import exported_series, grafana_query, run_promtool, write_query_checks
 
 from zstream.service.config import ServiceConfig
-from zstream.service.metrics import CLASSIFICATION_LABELS, REFIT_OUTCOMES
 
 DASHBOARD = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
-EXPRESSIONS = {
-    "alert rules": [(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()],
-    "dashboard": list(dashboard_expressions(DASHBOARD)),
-}
-# Label values the code enumerates: a typo in a selector would match nothing, silently.
-ENUMERATED_LABEL_VALUES = {"outcome": set(REFIT_OUTCOMES), "label": set(CLASSIFICATION_LABELS)}
+ALERT_TESTS = yaml_documents(ALERT_TESTS_FILE)[0]
+TARGET_LABELS = {"job", "instance"}
+"""Labels Prometheus attaches to every scraped series."""
+COMPOSE_RULES = "/etc/prometheus/rules/alerts.yml"
+"""Where compose.yaml mounts alerts.yml for Prometheus."""
 
 
-def test_the_promql_reader_separates_metrics_from_functions_labels_and_ranges():
-    use = parse_promql(
-        'sum by (topic) (rate(zstream_dlq_records_total{reason="bad"}[$__rate_interval])) '
-        '/ ignoring (label) group_left sum(up{job="zstream"} offset 5m) > 1e3'
-    )
-    assert use.metrics == {"zstream_dlq_records_total", "up"}
-    assert use.matchers == {"zstream_dlq_records_total": {"reason": {"bad"}}, "up": {"job": {"zstream"}}}
-    assert use.grouping_labels == {"topic", "label"}
+def _passes(result) -> None:
+    assert result.returncode == 0, f"promtool {result.args[1:]}:\n{result.stdout}{result.stderr}"
 
 
-def _problems(where: str, expr: str, defined: dict) -> list[str]:
-    """What is wrong with one PromQL expression: unknown series, labels or enumerated label values."""
-    use = parse_promql(expr)
-    if not use.metrics:
-        return [f"{where}: no metric found in {expr!r}"]
-    unknown = use.metrics - defined.keys() - BUILTIN_SERIES
-    if unknown:
-        return [f"{where}: {sorted(unknown)} not defined in zstream.service.metrics (expr {expr!r})"]
-    problems = []
-    for metric, matchers in use.matchers.items():
-        if metric in BUILTIN_SERIES:
-            continue
-        unknown_labels = matchers.keys() - defined[metric].labels - TARGET_LABELS
-        if unknown_labels:
-            problems.append(f"{where}: {metric} has no label(s) {sorted(unknown_labels)}")
-        for label, values in matchers.items():
-            allowed = ENUMERATED_LABEL_VALUES.get(label)
-            if allowed is not None and not values <= allowed:
-                problems.append(f"{where}: {label}={sorted(values - allowed)} never emitted")
-    return problems
+def test_alert_rules_pass_promtool_check():
+    _passes(run_promtool("check", "rules", ALERTS_FILE))
 
 
-def test_typos_in_a_metric_a_label_or_a_label_value_are_reported():
-    defined = defined_metrics()
-    assert _problems("typo", "rate(zstream_dlq_record_total[5m])", defined)
-    assert _problems("typo", 'rate(zstream_dlq_records_total{reasn="x"}[5m])', defined)
-    assert _problems("typo", 'zstream_refits_total{outcome="promotd"}', defined)
-    assert not _problems("fine", 'zstream_refits_total{outcome="promoted"}', defined)
+def test_alert_unit_tests_pass():
+    _passes(run_promtool("test", "rules", ALERT_TESTS_FILE))
 
 
-@pytest.mark.parametrize("source", EXPRESSIONS)
-def test_every_expression_uses_series_labels_and_values_the_code_defines(source):
-    defined = defined_metrics()
-    problems = [problem for where, expr in EXPRESSIONS[source] for problem in _problems(where, expr, defined)]
-    assert EXPRESSIONS[source], f"no expressions found in the {source}"
-    assert not problems, "\n".join(problems)
+def test_every_alert_has_a_unit_test_that_fires_it():
+    fired = {case["alertname"] for test in ALERT_TESTS["tests"] for case in test.get("alert_rule_test", [])
+             if case.get("exp_alerts")}
+    assert fired == {rule["alert"] for rule in alert_rules()}
+
+
+def test_alert_unit_tests_feed_series_the_service_exports():
+    """Alerts fire in their unit tests only on these series, so a renamed metric or label fails them."""
+    exported: dict[str, set[str]] = {}
+    for series in exported_series():
+        exported.setdefault(series.name, set()).update(series.labels)
+    scrape_jobs = {job["job_name"] for job in yaml_documents(SCRAPE_FILE)[0]["scrape_configs"]}
+    for test in ALERT_TESTS["tests"]:
+        for item in test["input_series"]:
+            name, body = re.fullmatch(r"(\w+)\{(.*)\}", item["series"]).groups()
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', body))
+            if name == "up":  # Prometheus's own series for a scrape target
+                assert labels["job"] in scrape_jobs, f"{test['name']}: job {labels['job']!r} is not scraped"
+                continue
+            assert name in exported, f"{test['name']}: {name} is not exported by zstream.service.metrics"
+            unknown = labels.keys() - exported[name] - TARGET_LABELS
+            assert not unknown, f"{test['name']}: {name} has no label(s) {sorted(unknown)}"
+
+
+def test_target_down_watches_the_scraped_job():
+    target_down = next(rule for rule in alert_rules() if rule["alert"] == "ZstreamTargetDown")
+    job = next(job for job in yaml_documents(SCRAPE_FILE)[0]["scrape_configs"] if job["job_name"] == "zstream")
+    assert f'job="{job["job_name"]}"' in target_down["expr"]
+
+
+def test_dashboard_queries_are_valid_and_return_data_from_the_exported_series(tmp_path):
+    queries = {where: grafana_query(expr) for where, expr in dashboard_expressions(DASHBOARD)}
+    rules, tests = write_query_checks(queries, tmp_path)
+    _passes(run_promtool("check", "rules", rules))
+    _passes(run_promtool("test", "rules", tests))
 
 
 def test_the_dashboard_shows_every_metric_the_service_exports():
-    on_dashboard = set().union(*(parse_promql(expr).metrics for _, expr in dashboard_expressions(DASHBOARD)))
-    missing = {definition.name for series, definition in defined_metrics().items() if not definition.series_names & on_dashboard}
+    queries = " ".join(expr for _, expr in dashboard_expressions(DASHBOARD))
+    families = {series.name.removesuffix("_total").removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+                for series in exported_series()}
+    missing = {name for name in families if not re.search(rf"\b{name}(_total|_bucket|_sum|_count)?\b", queries)}
     assert not missing, f"deploy/grafana/zstream.json has no panel for {sorted(missing)}"
 
 
@@ -101,17 +93,15 @@ def test_alert_rules_are_complete_and_cover_the_required_conditions():
         assert {"alert", "expr", "labels", "annotations"} <= rule.keys(), rule["alert"]
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}
         assert rule["annotations"]["summary"]
-    used = set().union(*(parse_promql(rule["expr"]).metrics for rule in rules))
-    # lag growing, DLQ rate, no refit, readiness down
-    assert {"zstream_consumer_lag", "zstream_dlq_records_total", "zstream_refits_total", "zstream_ready"} <= used
+    assert {"ZstreamConsumerLagGrowing", "ZstreamDLQRateHigh", "ZstreamNoRefit", "ZstreamNotReady"} <= set(names)
 
 
-def test_prometheus_scrapes_the_service_port_and_loads_the_rules():
+def test_prometheus_config_passes_promtool_and_scrapes_the_service_port(tmp_path):
     scrape = yaml_documents(SCRAPE_FILE)[0]
-    port = ServiceConfig().metrics_port
+    assert COMPOSE_RULES in scrape["rule_files"]
+    local = tmp_path / "prometheus.yml"  # the rule file where compose mounts it, here
+    local.write_text(SCRAPE_FILE.read_text(encoding="utf-8").replace(COMPOSE_RULES, str(ALERTS_FILE)))
+    _passes(run_promtool("check", "config", local))
     job = next(job for job in scrape["scrape_configs"] if job["job_name"] == "zstream")
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    assert [sd["port"] for sd in job["dns_sd_configs"]] == [port]
-    assert any(rule_file.endswith(ALERTS_FILE.name) for rule_file in scrape["rule_files"])
-    target_down = next(rule for rule in alert_rules() if "up" in parse_promql(rule["expr"]).metrics)
-    assert parse_promql(target_down["expr"]).matchers["up"]["job"] == {job["job_name"]}
+    assert [sd["port"] for sd in job["dns_sd_configs"]] == [ServiceConfig().metrics_port]

@@ -7,8 +7,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,8 @@ from zstream.service.metrics import DLQ_RECORDS, MESSAGES_CONSUMED, RESULTS_PROD
 from zstream.sim import simulate
 from zstream.testing.ledger import Reconciliation, reconcile
 from zstream.testing.traffic import TopicReader
+
+from probes import http_get
 
 DEPLOYMENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "deployment.yaml"
 STOP_BOUND_S = yaml.safe_load(DEPLOYMENT.read_text())["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] / 3
@@ -91,15 +91,6 @@ def ledger(config: ServiceConfig, expected_outputs: int, timeout_s: float = 120.
     """Reconcile the scenario's topics once ``expected_outputs`` records have arrived (or time ran out)."""
     inputs, outputs = read_back(config, expected_outputs, timeout_s)
     return reconcile(inputs, outputs, config.output_topic)
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    """(status, body) of a GET on a replica's metrics/health server."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def wait_ready(port: int, timeout_s: float = 120.0, *, status: int = 200) -> None:

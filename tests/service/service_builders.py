@@ -3,8 +3,13 @@ directories share one ``conftest`` module name, so helpers are not imported from
 
 from __future__ import annotations
 
+import time
+import urllib.request
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
+from prometheus_client.parser import text_string_to_metric_families
 
 from zstream.grid import LogGrid
 from zstream.io import RESULT_SCHEMA, Basis, SpectrumBatch
@@ -51,3 +56,21 @@ def results_at_truth(batch: SpectrumBatch, *, is_source: list[bool] | None = Non
         **{name: [None] * n for name in ("z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok",
                                          "p_blend")},
     }, schema=RESULT_SCHEMA)
+
+
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    """Every sample on a replica's real ``/metrics`` endpoint, keyed by (name, sorted labels)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        time.sleep(0.2)

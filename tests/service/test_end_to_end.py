@@ -11,7 +11,6 @@ import numpy as np
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from zstream.cli import main
 from zstream.io import RESULT_SCHEMA, SpectrumBatch, decode_result_json, load_basis, read_rejects, read_results
@@ -21,7 +20,7 @@ from zstream.service.message import Message, send
 from zstream.service.replica import Replica
 from zstream.testing.traffic import TopicReader, arrow_message, json_messages
 
-from service_builders import simulate_test
+from service_builders import scrape, simulate_test
 
 TIMEOUT_S = 120
 
@@ -72,16 +71,8 @@ def _check_replays(config, live: list[dict], dead_reasons: dict[str, int], tmp_p
     archived = read_results(archive_out).to_pylist()
     assert archived, "the live run archived no confident spectrum"
     for row in archived:
-        assert row == {name: live_by_id[row["spectrum_id"]][name] for name in RESULT_SCHEMA.names}
-
-
-def _scrape(port: int) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+        assert {name: row[name] for name in (*RESULT_SCHEMA.names, "meta")} == {
+            name: live_by_id[row["spectrum_id"]][name] for name in (*RESULT_SCHEMA.names, "meta")}
 
 
 def _committed(config, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
@@ -107,7 +98,7 @@ def test_serve_end_to_end_restart_and_metrics(kafka_broker, service_config, runn
     replica = Replica(config)
     with running(replica):
         records = reader.read_until(n_results + n_dead, TIMEOUT_S)
-        metrics = _scrape(replica.health.port)
+        metrics = scrape(replica.health.port)
         ready = urllib.request.urlopen(f"http://127.0.0.1:{replica.health.port}/readyz", timeout=10)
         alive = urllib.request.urlopen(f"http://127.0.0.1:{replica.health.port}/healthz", timeout=10)
         assert ready.status == 200 and alive.status == 200

@@ -55,7 +55,7 @@ def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, servic
 
     a, b = Replica(refitting), Replica(plain)
     with running(a), running(b):
-        _wait_for(lambda: a.readiness()[0] and b.readiness()[0], TIMEOUT_S, "both replicas to be assigned")
+        _wait_for(lambda: a.membership.partitions and b.membership.partitions, TIMEOUT_S, "both replicas to be assigned")
         send(producer, refitting.input_topic, json_messages(first))
         reader.read_until(len(first), TIMEOUT_S)
         _wait_for(lambda: a.serving.version != "weak-v1" and b.serving.version == a.serving.version,

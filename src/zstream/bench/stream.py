@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace, basis_path: Path) -> ServiceConfig:
     prefix = f"bench-stream-{uuid.uuid4().hex[:6]}"
     return ServiceConfig(
-        bootstrap_servers=args.bootstrap_servers or "", input_topic=f"{prefix}.spectra",
+        **({"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}),  # else: embedded
+        input_topic=f"{prefix}.spectra",
         output_topic=f"{prefix}.results", dlq_topic=f"{prefix}.dlq", basis_topic=f"{prefix}.basis", group_id=prefix,
         session_timeout_ms=6000, heartbeat_interval_ms=500, basis=basis_path, archive=None, refit_enabled=False,
         batch_size=args.batch_size, max_wait_ms=args.max_wait_ms, device=args.device, z_step=0.001,

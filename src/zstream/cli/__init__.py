@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "zstream.cli.serve",
     "zstream.cli.replay",
     "zstream.cli.basis",
+    "zstream.cli.anchors",
     "zstream.cli.demo",
     "zstream.cli.fit",
     "zstream.cli.scan",

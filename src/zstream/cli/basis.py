@@ -31,10 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("version", nargs="?", help="version id (default: the serving one)")
     rollback = actions.add_parser("rollback", help="serve an earlier version again (default: the previous one)")
     rollback.add_argument("version", nargs="?", help="version id to serve (default: the one served before)")
+    rejected = actions.add_parser("rejected", help="refit candidates the promotion gates refused, with reasons (JSON lines)")
     publish = actions.add_parser("publish", help="add a basis file as a version (and serve it with --serve)")
     publish.add_argument("file", type=Path, help="basis file written by 'zstream fit'")
     publish.add_argument("--serve", action="store_true", help="make it the serving version right away")
-    for action in (listing, show, rollback, publish):
+    for action in (listing, show, rollback, rejected, publish):
         add_arguments(action, _SETTINGS)
         action.set_defaults(func=run)
 
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         basis = log.basis(version)
         print(json.dumps({"version": basis.version, "k": basis.k, "grid": basis.grid.to_dict(),
                           "serving": version == log.serving_version, **basis.meta}, indent=2, default=str))
+    elif args.action == "rejected":
+        for record in log.rejections.values():
+            print(json.dumps(record, default=str))
     elif args.action == "rollback":
         current = _serving(log, config)
         target = args.version or (log.serving or {}).get("previous")

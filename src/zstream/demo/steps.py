@@ -102,6 +102,8 @@ def service_config(
         refit_reservoir=400,
         refit_margin=0.0,
         refit_max_iter=60,
+        refit_anchor_max=60,  # the promotion gate's scans stay short on a laptop CPU
+        refit_live_window=60,
         metrics_host="127.0.0.1",
         metrics_port=args.metrics_port,
     )

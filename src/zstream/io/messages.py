@@ -184,7 +184,12 @@ def encode_spectrum_json(record: dict) -> bytes:
 
 
 def encode_result_json(result_row: dict) -> bytes:
-    """Encode a result row (a ``RESULT_SCHEMA`` dict, numpy values allowed) as JSON bytes; NaN becomes null."""
+    """Encode a result row (a ``RESULT_SCHEMA`` dict, numpy values allowed) as JSON bytes; NaN becomes null.
+
+    A ``meta`` given as JSON text (the column form of result files) is written as the object it holds.
+    """
+    if isinstance(result_row.get("meta"), str):
+        result_row = result_row | {"meta": orjson.Fragment(result_row["meta"])}
     return _dumps(result_row)
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from zstream.errors import UserError
 from zstream.io.files import JSONL_SUFFIXES, spectrum_records
 from zstream.io.messages import encode_result_json, encode_spectrum_json
+from zstream.io.meta import META_FIELDS
 from zstream.io.records import SpectrumBatch
 from zstream.io.results import conform_results
 from zstream.io.schema import RESULT_SCHEMA
@@ -18,7 +19,7 @@ from zstream.io.table import spectra_to_table
 
 
 class ResultSink:
-    """Append result tables to a Parquet or JSONL file (by suffix), conformed to ``RESULT_SCHEMA``."""
+    """Append result tables to a Parquet or JSONL file (by suffix), conformed to ``RESULT_SCHEMA`` plus the ``meta`` columns."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -29,7 +30,7 @@ class ResultSink:
         if self.path.suffix.lower() in JSONL_SUFFIXES:
             self._jsonl = self.path.open("wb")
         else:
-            self._parquet = pq.ParquetWriter(self.path, RESULT_SCHEMA)
+            self._parquet = pq.ParquetWriter(self.path, pa.schema([*RESULT_SCHEMA, *META_FIELDS]))
         return self
 
     def write(self, table: pa.Table) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from zstream.io.meta import with_meta_columns
 from zstream.io.reasons import Reject
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.io.sinks import ResultSink, TableSink
@@ -127,4 +128,4 @@ def _start_worker(basis: Basis, config: ScanConfig, device: str) -> None:
 def _scan_batch(batch: SpectrumBatch, keep: set[str]) -> tuple[pa.Table, pa.Table]:
     """Scan one batch in a worker; results and kept curves."""
     output = _WORKER_SCANNER.run(batch, keep_chi2=keep)
-    return output.results, output.curves
+    return with_meta_columns(output.results, batch.extra), output.curves

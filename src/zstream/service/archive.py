@@ -4,9 +4,13 @@ Layout under the archive root::
 
     spectra/date=YYYY-MM-DD/part-<unix-ns>-<pid>.parquet   spectrum columns + z, basis_version, delta_chi2
     bases/<version>.parquet                                every promoted basis
+    anchors/part-<unix-ns>-<pid>.parquet                   labelled spectra (known z): the promotion gate's yardstick
 
 File names sort by write time, which is what "recent window" and retention use.
-Refits read training sets from here and ``zstream replay`` reads it back.
+Refits read training sets from here and ``zstream replay`` reads it back. Every
+replica appends; only the refit leader enforces retention
+(:class:`~zstream.service.leadership.RefitLease`), and readers skip a file that
+retention removed between listing and reading it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import datetime as dt
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +30,8 @@ import pyarrow.parquet as pq
 
 from zstream.io import Basis, SpectrumBatch, save_basis, spectra_to_table, table_to_spectra
 
-_RETENTION_CHECK_INTERVAL_S = 60.0
+TRUST_COLUMNS = ("p_source", "p_z_ok")
+"""Reliability of each live result, archived with it so refits can train on trusted ones only."""
 
 
 class Archive:
@@ -47,12 +53,17 @@ class Archive:
         self.max_spectra = max_spectra
         self.spectra_dir.mkdir(parents=True, exist_ok=True)
         self.bases_dir.mkdir(parents=True, exist_ok=True)
-        self._last_retention_check = 0.0
+        self.anchors_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def spectra_dir(self) -> Path:
         """Directory of the spectrum partitions."""
         return self.root / "spectra"
+
+    @property
+    def anchors_dir(self) -> Path:
+        """Directory of the labelled anchor set (never touched by retention)."""
+        return self.root / "anchors"
 
     @property
     def bases_dir(self) -> Path:
@@ -77,7 +88,7 @@ class Archive:
         chosen.z = results.column("z").to_numpy(zero_copy_only=False)[rows].astype(np.float64)
         chosen.extra = _with_spectype(chosen.extra, results.column("spectype").take(pa.array(rows)))
         table = spectra_to_table(chosen)
-        for name in ("basis_version", "delta_chi2"):
+        for name in ("basis_version", "delta_chi2", *TRUST_COLUMNS):
             table = table.append_column(name, results.column(name).take(pa.array(rows)))
         self._write(table)
         return len(rows)
@@ -85,8 +96,10 @@ class Archive:
     def add_labelled(self, spectra: SpectrumBatch, label: str = "labelled") -> int:
         """Archive spectra whose redshift is known (``spectra.z``), e.g. the training set, so refits see it.
 
-        Spectra without a finite ``z`` are skipped; returns how many were archived.
+        They join the anchor set too (:meth:`add_anchors`). Spectra without a finite ``z`` are
+        skipped; returns how many were archived.
         """
+        self.add_anchors(spectra)
         known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
         chosen = spectra.take(known)
         labelled = chosen.extra is not None and "spectype" in chosen.extra.column_names
@@ -98,15 +111,28 @@ class Archive:
         self._write(table)
         return len(chosen)
 
+    def add_anchors(self, spectra: SpectrumBatch) -> int:
+        """Add spectra of known redshift to the anchor set only (not to refit training); return how many."""
+        known = np.flatnonzero(np.isfinite(np.asarray(spectra.z, dtype=np.float64)))
+        if known.size:
+            _write_atomically(spectra_to_table(spectra.take(known)),
+                              self.anchors_dir / f"part-{time.time_ns():020d}-{os.getpid()}.parquet")
+        return int(known.size)
+
+    def read_anchors(self, n: int) -> SpectrumBatch | None:
+        """Up to ``n`` anchor spectra (the newest files first), or None when there are none."""
+        tables = []
+        for path in sorted(self.anchors_dir.glob("part-*.parquet"), reverse=True):
+            if sum(table.num_rows for table in tables) >= n:
+                break
+            tables.append(pq.read_table(path))
+        return table_to_spectra(_concat(tables).slice(0, n))[0] if tables else None
+
     def _write(self, table: pa.Table) -> None:
         now = time.time_ns()
         partition = self.spectra_dir / f"date={dt.datetime.fromtimestamp(now / 1e9, dt.UTC):%Y-%m-%d}"
         partition.mkdir(exist_ok=True)
-        final = partition / f"part-{now:020d}-{os.getpid()}.parquet"
-        staging = final.with_suffix(".tmp")
-        pq.write_table(table, staging)
-        staging.replace(final)
-        self._maybe_enforce_retention()
+        _write_atomically(table, partition / f"part-{now:020d}-{os.getpid()}.parquet")
 
     def files(self) -> list[Path]:
         """Spectrum files, oldest first."""
@@ -114,7 +140,14 @@ class Archive:
 
     def count(self) -> int:
         """Number of archived spectra (from Parquet footers)."""
-        return sum(pq.read_metadata(path).num_rows for path in self.files())
+        return sum(_rows(path) for path in self.files())
+
+    def count_since(self, unix_ns: int) -> int:
+        """Spectra archived (by any replica) after ``unix_ns``; only that day's partitions onwards are listed."""
+        day = f"date={dt.datetime.fromtimestamp(unix_ns / 1e9, dt.UTC):%Y-%m-%d}"
+        partitions = [path for path in self.spectra_dir.glob("date=*") if path.name >= day]
+        return sum(_rows(path) for partition in partitions for path in partition.glob("part-*.parquet")
+                   if int(path.name.split("-")[1]) > unix_ns)
 
     def read_recent(self, n: int) -> pa.Table:
         """The ``n`` most recently archived rows (fewer if the archive is smaller), oldest first."""
@@ -123,7 +156,9 @@ class Archive:
         for path in reversed(self.files()):
             if remaining <= 0:
                 break
-            table = pq.read_table(path)
+            table = _read(path)
+            if table is None:
+                continue
             tables.append(table.slice(max(0, table.num_rows - remaining)))
             remaining -= tables[-1].num_rows
         return _concat(list(reversed(tables)))
@@ -131,7 +166,7 @@ class Archive:
     def sample_older(self, skip_recent: int, n: int, seed: int) -> pa.Table:
         """A uniform random sample (reservoir) of ``n`` rows from all but the ``skip_recent`` newest."""
         files = self.files()
-        counts = np.array([pq.read_metadata(path).num_rows for path in files], dtype=np.int64)
+        counts = np.array([_rows(path) for path in files], dtype=np.int64)
         older_total = max(0, int(counts.sum()) - skip_recent)
         if older_total == 0 or n <= 0:
             return _concat([])
@@ -141,21 +176,23 @@ class Archive:
         tables = []
         for path, start, count in zip(files, starts, counts):
             inside = picks[(picks >= start) & (picks < start + count)] - start
-            if inside.size:
-                tables.append(pq.read_table(path).take(pa.array(inside)))
+            table = _read(path) if inside.size else None
+            if table is not None:
+                tables.append(table.take(pa.array(inside)))
         return _concat(tables)
 
     def iter_batches(self) -> Iterator[SpectrumBatch]:
         """Every archived file as a SpectrumBatch (with ``z``), oldest first, for replays."""
         for path in self.files():
-            batch, _ = table_to_spectra(pq.read_table(path))
-            yield batch
+            table = _read(path)
+            if table is not None:
+                yield table_to_spectra(table)[0]
 
     def save_basis(self, basis: Basis) -> Path:
-        """Keep a copy of a served basis under ``bases/`` (once per version)."""
+        """Keep a copy of a served basis under ``bases/`` (once per version; replicas sharing it may race)."""
         path = self.bases_dir / f"{basis.version}.parquet"
         if not path.exists():
-            staging = path.with_suffix(".tmp")
+            staging = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # each writer its own; the rename is atomic
             save_basis(basis, staging)
             staging.replace(path)
         return path
@@ -169,7 +206,7 @@ class Archive:
                 removed += len(list(partition.glob("*.parquet")))
                 shutil.rmtree(partition)
         files = self.files()
-        counts = [pq.read_metadata(path).num_rows for path in files]
+        counts = [_rows(path) for path in files]
         excess = sum(counts) - self.max_spectra
         for path, count in zip(files, counts):
             if excess <= 0:
@@ -179,10 +216,28 @@ class Archive:
             removed += 1
         return removed
 
-    def _maybe_enforce_retention(self) -> None:
-        if time.monotonic() - self._last_retention_check >= _RETENTION_CHECK_INTERVAL_S:
-            self._last_retention_check = time.monotonic()
-            self.enforce_retention()
+
+def _write_atomically(table: pa.Table, final: Path) -> None:
+    """Write under a temporary name, then rename: readers never see half a file."""
+    staging = final.with_suffix(".tmp")
+    pq.write_table(table, staging)
+    staging.replace(final)
+
+
+def _rows(path: Path) -> int:
+    """Rows of an archive file from its footer; 0 when retention removed it meanwhile."""
+    try:
+        return pq.read_metadata(path).num_rows
+    except FileNotFoundError:
+        return 0
+
+
+def _read(path: Path) -> pa.Table | None:
+    """An archive file, or None when retention removed it meanwhile."""
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        return None
 
 
 def confident_mask(results: pa.Table) -> pa.ChunkedArray:

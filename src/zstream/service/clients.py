@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 
 from zstream.service.config import ServiceConfig, kafka_client_options
 
@@ -21,10 +21,12 @@ def client_id(role: str) -> str:
     return f"zstream-{role}-{socket.gethostname()}-{os.getpid()}"
 
 
-def input_consumer(config: ServiceConfig) -> KafkaConsumer:
-    """Group consumer of the input topic; offsets are committed by the service, never automatically."""
-    return KafkaConsumer(
-        config.input_topic,
+def input_consumer(config: ServiceConfig, listener: ConsumerRebalanceListener | None = None) -> KafkaConsumer:
+    """Group consumer of the input topic; offsets are committed by the service, never automatically.
+
+    ``listener`` hears every rebalance (eager protocol: each assignment is the whole set held).
+    """
+    consumer = KafkaConsumer(
         group_id=config.group_id,
         client_id=client_id("consumer"),
         enable_auto_commit=False,
@@ -35,6 +37,8 @@ def input_consumer(config: ServiceConfig) -> KafkaConsumer:
         fetch_max_bytes=max(4 * config.max_message_bytes, _FETCH_FLOOR_BYTES),
         **kafka_client_options(config),
     )
+    consumer.subscribe([config.input_topic], listener=listener)
+    return consumer
 
 
 def producer(config: ServiceConfig) -> KafkaProducer:

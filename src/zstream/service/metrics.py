@@ -27,6 +27,8 @@ CLASSIFICATIONS = "zstream_classifications_total"
 DELTA_CHI2_LOG10 = "zstream_delta_chi2_log10"
 DEVICE_MEMORY = "zstream_device_memory_bytes"
 READY = "zstream_ready"
+ASSIGNED_PARTITIONS = "zstream_assigned_partitions"
+REFIT_LEADER = "zstream_refit_leader"
 ISOLATED_RECORDS = "zstream_isolated_records_total"
 BROKER_RETRIES = "zstream_broker_retries_total"
 LOOP_HEARTBEAT = "zstream_loop_heartbeat_timestamp_seconds"
@@ -98,7 +100,16 @@ class ServiceMetrics:
             DEVICE_MEMORY, "Memory in use on the scan device (CUDA allocator; process peak RSS on CPU)",
             registry=registry,
         )
-        self.ready = Gauge(READY, "1 when connected, assigned partitions and holding a basis", registry=registry)
+        self.ready = Gauge(READY, "1 when holding a basis, connected and a consumer-group member (maybe idle)",
+                           registry=registry)
+        self.assigned_partitions = Gauge(
+            ASSIGNED_PARTITIONS, "Input partitions this replica owns; 0 while ready means idle (more replicas than "
+            "partitions)", registry=registry,
+        )
+        self.refit_leader = Gauge(
+            REFIT_LEADER, "1 while this replica holds the refit lease (runs refits and archive retention)",
+            registry=registry,
+        )
         self.isolated_records = Counter(
             _strip_total(ISOLATED_RECORDS),
             "Records refused as internal_error because decoding or scanning them raised (the rest of the batch answered)",

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from zstream.io import encode_result_json
+from zstream.io.meta import meta_rows
 from zstream.service.clients import CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, header
 from zstream.service.message import Message
-from zstream.service.processing import DeadLetter, InputRecord
+from zstream.service.processing import DeadLetter, InputRecord, ProcessedBatch
 
 REASON_HEADER = "zstream-reason"
 ERROR_HEADER = "zstream-error"
 SPECTRUM_ID_HEADER = "zstream-spectrum-id"
 BASIS_VERSION_HEADER = "basis-version"
+
+
+def result_records(processed: ProcessedBatch, processing_ms: float) -> list[dict]:
+    """Every result record of a processed batch: scan row, origin, timing and pass-through ``meta``."""
+    metas = meta_rows(processed.spectra.extra, processed.results.num_rows)
+    return [result_record(row, source, processing_ms) | {"meta": meta, "meta_dropped": dropped or None}
+            for row, source, (meta, dropped) in zip(processed.results.to_pylist(), processed.sources, metas)]
 
 
 def result_record(row: dict, source: InputRecord, processing_ms: float) -> dict:

@@ -4,12 +4,15 @@ A refit trains a candidate basis from the serving one on recent archived spectra
 plus a reservoir sample of older ones (each de-redshifted at its accepted z),
 then compares candidate and serving basis on a held-out slice of the most recent
 spectra: held-out χ² of the non-negative projection onto each basis (the same
-criterion as rank selection). Only a candidate better by ``refit_margin`` is
-promoted; anything else leaves the serving basis untouched.
+criterion as rank selection). A candidate better by ``refit_margin`` then faces the
+redshift criteria of :mod:`~zstream.service.promotion` (anchor-set GF, live flips);
+only one that passes all is promoted, and a rejected one is published with its
+reasons. Training uses only results the reliability model trusts (:func:`trusted`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from zstream import nmf
@@ -26,12 +30,14 @@ from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
 from zstream.redshift.classes import class_blocks
 from zstream.redshift.train import continue_edges, coverage_floor, rest_frame_rows, spectypes
-from zstream.service.archive import Archive
+from zstream.service.archive import TRUST_COLUMNS, Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
+from zstream.service.promotion import Verdict, judge, live_window
 from zstream.service.versions import new_version_id
 
 log = logging.getLogger("zstream.service")
+_CHECK_INTERVAL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,14 @@ class RefitOutcome:
     outcome : str
         ``promoted``, ``rejected`` or ``failed``.
     candidate : Basis or None
-        The promoted basis (``promoted`` only).
+        The candidate basis: to promote (``promoted``), or rejected (``rejected`` after training; None
+        when too few spectra, or ``failed``).
     serving_chi2, candidate_chi2 : float
         Held-out χ² per weighted pixel of each basis (NaN when not evaluated).
     detail : str
         One line for the log.
+    gate : Verdict or None
+        The promotion gate's figures and reasons, when it judged the candidate.
     """
 
     outcome: str
@@ -55,6 +64,7 @@ class RefitOutcome:
     serving_chi2: float
     candidate_chi2: float
     detail: str
+    gate: Verdict | None = None
 
 
 def rest_frame_matrix(table: pa.Table, grid: LogGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,6 +122,19 @@ def heldout_chi2(templates: np.ndarray, X: np.ndarray, V: np.ndarray, device: to
     return float(np.sum(V * residual**2) / max(1, np.count_nonzero(V)))
 
 
+def trusted(table: pa.Table, min_probability: float) -> pa.Table:
+    """Rows the reliability model trusts: ``p_z_ok`` and ``p_source`` at least ``min_probability`` where known.
+
+    Labelled rows and results scanned without a calibration have no probabilities; they passed the
+    archive's confidence cut (source, no doubtful warning) and stay.
+    """
+    keep = pa.array([True] * table.num_rows)
+    for name in TRUST_COLUMNS:
+        if name in table.column_names:
+            keep = pc.and_(keep, pc.fill_null(pc.greater_equal(table.column(name), min_probability), True))
+    return table.filter(keep)
+
+
 def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: torch.device, seed: int = 0) -> RefitOutcome:
     """Train, shadow-evaluate and judge one candidate basis (does not publish it).
 
@@ -128,10 +151,10 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
     Returns
     -------
     RefitOutcome
-        ``promoted`` (with the candidate) or ``rejected``; exceptions propagate (non-finite
+        ``promoted`` (held-out χ² better by ``refit_margin``) or ``rejected``; exceptions propagate (non-finite
         templates or held-out χ² raise ``FloatingPointError``).
     """
-    recent = archive.read_recent(config.refit_recent)
+    recent = trusted(archive.read_recent(config.refit_recent), config.refit_min_p_z_ok)
     n_holdout = max(serving.k, int(round(config.refit_holdout_fraction * recent.num_rows)))
     n_train_recent = recent.num_rows - n_holdout
     if n_train_recent < serving.k:
@@ -166,8 +189,6 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         raise FloatingPointError(f"held-out χ² is not finite (candidate {candidate_chi2}, serving {serving_chi2})")
     summary = (f"held-out χ²/pixel {candidate_chi2:.5g} vs serving {serving_chi2:.5g} on {n_holdout} spectra, "
                f"trained on {training.num_rows}")
-    if not candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin):
-        return RefitOutcome("rejected", None, serving_chi2, candidate_chi2, summary)
     candidate = Basis(templates.astype(np.float32), serving.grid, "", meta={
         "parent_version": serving.version,
         "classes": {name: [rows.start, rows.stop] for name, rows in blocks.items()},
@@ -177,7 +198,8 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         "parent_heldout_chi2_per_pixel": serving_chi2,
     })
     candidate.version = new_version_id(candidate)
-    return RefitOutcome("promoted", candidate, serving_chi2, candidate_chi2, summary)
+    better = candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin)
+    return RefitOutcome("promoted" if better else "rejected", candidate, serving_chi2, candidate_chi2, summary)
 
 
 class RefitWorker:
@@ -193,18 +215,27 @@ class RefitWorker:
         The basis serving right now (read at the start of each refit).
     promote : callable taking Basis
         Publishes a promoted basis (archive copy, basis topic).
+    is_leader : callable returning bool
+        Whether this replica holds the refit lease (:class:`~zstream.service.leadership.RefitLease`);
+        only the leader refits, and it asks again just before promoting. Always, by default.
+    publish_rejection : callable taking (Basis, RefitOutcome), optional
+        Makes a rejected candidate and its reasons visible to operators (the basis topic).
     """
 
     def __init__(self, archive: Archive, config: ServiceConfig, device: torch.device, metrics: ServiceMetrics,
-                 current_basis: Callable[[], Basis], promote: Callable[[Basis], None]):
+                 current_basis: Callable[[], Basis], promote: Callable[[Basis], None],
+                 is_leader: Callable[[], bool] = lambda: True,
+                 publish_rejection: Callable[[Basis, RefitOutcome], None] | None = None):
         self.archive = archive
         self.config = config
         self.device = device
         self.metrics = metrics
         self.current_basis = current_basis
         self.promote = promote
-        self._new_spectra = 0
+        self.is_leader = is_leader
+        self.publish_rejection = publish_rejection
         self._last_refit = time.monotonic()
+        self._last_refit_ns = time.time_ns()
         self._attempts = 0
         self._wake = threading.Condition()
         self._stop = False
@@ -213,12 +244,6 @@ class RefitWorker:
     def start(self) -> None:
         """Start the background thread."""
         self._thread.start()
-
-    def notify_archived(self, n: int) -> None:
-        """Tell the worker that ``n`` more confident spectra were archived."""
-        with self._wake:
-            self._new_spectra += n
-            self._wake.notify()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop after the refit in progress, if any."""
@@ -229,21 +254,39 @@ class RefitWorker:
             self._thread.join(timeout=timeout_s)
 
     def _due(self) -> bool:
+        """Leader only: enough spectra archived by all replicas since the last refit, or enough time."""
+        if not self.is_leader():
+            return False
+        new_spectra = self.archive.count_since(self._last_refit_ns)
         minutes = (time.monotonic() - self._last_refit) / 60.0
-        return self._new_spectra >= self.config.refit_every_spectra or (
-            self._new_spectra > 0 and minutes >= self.config.refit_every_minutes
+        return new_spectra >= self.config.refit_every_spectra or (
+            new_spectra > 0 and minutes >= self.config.refit_every_minutes
         )
 
     def _loop(self) -> None:
         while True:
             with self._wake:
                 while not self._stop and not self._due():
-                    self._wake.wait(timeout=5.0)
+                    self._wake.wait(timeout=_CHECK_INTERVAL_S)
                 if self._stop:
                     return
-                self._new_spectra = 0
                 self._last_refit = time.monotonic()
+                self._last_refit_ns = time.time_ns()
             self.run_once()
+
+    def _gate(self, serving: Basis, outcome: RefitOutcome) -> RefitOutcome:
+        """The redshift criteria of :mod:`~zstream.service.promotion` on a candidate that passed the χ² one."""
+        anchors = self.archive.read_anchors(self.config.refit_anchor_max)
+        recent = self.archive.read_recent(self.config.refit_live_window) if self.config.refit_live_window else None
+        live = live_window(recent) if recent is not None and recent.num_rows else None
+        verdict = judge(outcome.candidate, serving, anchors, live, self.config.scan_config(), self.device,
+                        anchor_sigmas=self.config.refit_anchor_sigmas, max_flip_share=self.config.refit_max_flip_share)
+        figures = ", ".join(f"{name} {value:.4g}" for name, value in verdict.figures.items())
+        detail = f"{outcome.detail}; gate: {figures}"
+        if verdict.passed:
+            return dataclasses.replace(outcome, detail=detail, gate=verdict)
+        return dataclasses.replace(outcome, outcome="rejected", detail=f"{'; '.join(verdict.reasons)}; {detail}",
+                                   gate=verdict)
 
     def _await_serving(self, version: str, timeout_s: float = 60.0) -> None:
         """Wait until the promoted version serves, so the next refit starts from it."""
@@ -258,13 +301,20 @@ class RefitWorker:
         self._attempts += 1
         try:
             outcome = refit_once(serving, self.archive, self.config, self.device, seed=self._attempts)
-            if outcome.candidate is not None:
+            if outcome.outcome == "promoted":
+                outcome = self._gate(serving, outcome)
+            if outcome.outcome == "promoted" and not self.is_leader():
+                outcome = dataclasses.replace(outcome, outcome="rejected",
+                                              detail=f"refit leadership lost before promoting; {outcome.detail}")
+            if outcome.outcome == "promoted":
                 self.promote(outcome.candidate)
                 self._await_serving(outcome.candidate.version)
+            elif outcome.candidate is not None and self.publish_rejection is not None:
+                self.publish_rejection(outcome.candidate, outcome)
         except Exception as error:  # any failure leaves the serving basis untouched
             outcome = RefitOutcome("failed", None, math.nan, math.nan, f"{type(error).__name__}: {error}")
         self.metrics.refits.labels(outcome=outcome.outcome).inc()
         self.metrics.refit_duration.observe(time.monotonic() - started)
-        version = f" → {outcome.candidate.version}" if outcome.candidate is not None else ""
+        version = f" → {outcome.candidate.version}" if outcome.outcome == "promoted" else ""
         log.info("refit from %s %s%s: %s", serving.version, outcome.outcome, version, outcome.detail)
         return outcome

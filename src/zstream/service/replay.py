@@ -25,7 +25,8 @@ from zstream.errors import UserError
 from zstream.io import RESULT_SCHEMA, Basis, Reject, SpectrumBatch, conform_results, iter_spectra, load_basis
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
-from zstream.service.outputs import result_record
+from zstream.io.meta import meta_json, with_meta_columns
+from zstream.service.outputs import result_records
 from zstream.service.processing import InputRecord, process_records, scan_isolating, screen_spectra
 from zstream.service.serving import ServingBasis
 from zstream.service.versions import BasisTopicReader
@@ -80,12 +81,13 @@ def replay_files(
     rejects : list of Reject
         Records refused on reading, by the service's screen, or by a scan that raised.
     """
-    tables, rejects, seen = [RESULT_SCHEMA.empty_table()], [], set()
+    tables, rejects, seen = [with_meta_columns(RESULT_SCHEMA.empty_table(), None)], [], set()
     for batch, batch_rejects in file_batches(path, batch_size):
         rows, refused = screen_spectra(batch, serving, seen)
         spectra = batch.take(rows)
         results, failures = scan_isolating(serving.scanner.scan, spectra)
-        tables.append(results)
+        answered = [row for row in range(len(spectra)) if row not in failures]
+        tables.append(with_meta_columns(results, None if spectra.extra is None else spectra.extra.take(answered)))
         rejects += batch_rejects + refused
         rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail) for row, error in failures.items()]
         progress(len(batch) + len(batch_rejects))
@@ -126,11 +128,12 @@ def replay_topic(
         started = time.monotonic()
         processed = process_records(records, serving, max_message_bytes=config.max_message_bytes)
         elapsed_ms = (time.monotonic() - started) * 1000.0
-        rows += [result_record(row, source, elapsed_ms)
-                 for row, source in zip(processed.results.to_pylist(), processed.sources)]
+        rows += result_records(processed, elapsed_ms)
         rejects += [Reject(letter.spectrum_id, letter.reason, letter.detail) for letter in processed.dead_letters]
         progress(len(records))
-    return (conform_results(pa.Table.from_pylist(rows)) if rows else RESULT_SCHEMA.empty_table()), rejects
+    if not rows:
+        return with_meta_columns(RESULT_SCHEMA.empty_table(), None), rejects
+    return conform_results(pa.Table.from_pylist([row | {"meta": meta_json(row["meta"])} for row in rows])), rejects
 
 
 def resolve_basis(config: ServiceConfig, version: str | None, archive: Path | None) -> Basis:

@@ -33,14 +33,16 @@ from zstream.service.basis_sync import BasisFollower
 from zstream.service.topics import create_topics
 from zstream.service.config import ServiceConfig, kafka_client_options
 from zstream.service.health import HealthServer, Heartbeat
+from zstream.service.leadership import RefitLease
+from zstream.service.membership import Membership
 from zstream.service.metrics import ServiceMetrics
-from zstream.service.outputs import dead_letter_message, result_message, result_record
+from zstream.service.outputs import dead_letter_message, result_message, result_records
 from zstream.service.processing import InputRecord, ProcessedBatch, process_records
-from zstream.service.refit import RefitWorker
+from zstream.service.refit import RefitOutcome, RefitWorker
 from zstream.service.retry import BrokerRetry
 from zstream.service.serving import ServingBasis
 from zstream.service.message import Message
-from zstream.service.versions import point_serving, publish_basis
+from zstream.service.versions import point_serving, publish_basis, publish_rejection
 
 log = logging.getLogger("zstream.service")
 _FLUSH_CHECK_S = 1.0
@@ -63,6 +65,7 @@ class Replica:
             Archive(config.archive, config.archive_retention_days, config.archive_max_spectra) if config.archive else None
         )
         self.serving: ServingBasis | None = None
+        self.lease = RefitLease(config, self.metrics, self.archive) if self.archive is not None else None
         self.heartbeat = Heartbeat(config.liveness_timeout_s, on_beat=self.metrics.loop_heartbeat.set)
         self.health = HealthServer(self.metrics, self.readiness, self.heartbeat.status, config.metrics_host,
                                    config.metrics_port)
@@ -73,19 +76,26 @@ class Replica:
         )
         self.batches_done = 0
         self._connected = False
-        self._assigned = False
+        self.membership = Membership(on_change=self._assignment_changed)
         self._producer: KafkaProducer | None = None
         self._refit: RefitWorker | None = None
 
     def readiness(self) -> tuple[bool, str]:
-        """(ready, reason): connected to Kafka, assigned partitions, holding a basis."""
+        """(ready, reason): holding a basis, connected to Kafka, a member of the consumer group.
+
+        A member the group gave no partition (more replicas than partitions) is ready but idle:
+        it takes over partitions in the next rebalance without a restart.
+        """
         if self.serving is None:
             return False, "no basis loaded yet"
         if not self._connected:
             return False, "not connected to Kafka"
-        if not self._assigned:
-            return False, "no input partitions assigned"
-        return True, f"ready, serving basis {self.serving.version}"
+        if not self.membership.joined:
+            return False, f"not yet a member of consumer group {self.config.group_id!r}"
+        held = len(self.membership.partitions)
+        if not held:
+            return True, f"ready but idle: no input partitions assigned, serving basis {self.serving.version}"
+        return True, f"ready, serving basis {self.serving.version} on {held} input partition(s)"
 
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set; the last batch is finished, flushed and committed before returning.
@@ -99,13 +109,16 @@ class Replica:
         self.heartbeat.beat()
         self.health.start()
         if self.config.create_topics:
+            options = {key: value for key, value in kafka_client_options(self.config).items() if key != "bootstrap_servers"}
             create_topics(
                 self.config.bootstrap_servers,
                 [self.config.input_topic, self.config.output_topic, self.config.dlq_topic, self.config.basis_topic],
                 partitions=self.config.topic_partitions,
                 compacted=[self.config.basis_topic],
-                **{key: value for key, value in kafka_client_options(self.config).items() if key != "bootstrap_servers"},
+                **options,
             )
+            # one partition: its holder is the refit leader
+            create_topics(self.config.bootstrap_servers, [self.config.refit_lease_topic], partitions=1, **options)
         self._producer = clients.producer(self.config)
         follower = BasisFollower(self.config, self.scan_config, self.device)
         consumer: KafkaConsumer | None = None
@@ -114,8 +127,10 @@ class Replica:
             if self.archive is not None:
                 self.archive.save_basis(self.serving.basis)
             follower.start()
-            consumer = clients.input_consumer(self.config)
+            consumer = clients.input_consumer(self.config, self.membership)
             self._connected = True
+            if self.lease is not None:
+                self.lease.start()
             self._start_refits()
             log.info("consuming %s as group %s; metrics on port %d", self.config.input_topic,
                      self.config.group_id, self.health.port)
@@ -126,7 +141,6 @@ class Replica:
                     self._swap_to(pending)
                 records = self._poll_batch(consumer, stop)
                 self._connected = _connected_to_kafka(consumer)
-                self._assigned = bool(consumer.assignment())
                 self._update_ready()
                 if records:
                     self._handle(consumer, records, stop)
@@ -136,9 +150,12 @@ class Replica:
                     self.retry.failed("poll", KafkaConnectionError("no connection to any broker"), stop)
                 self._update_lag(consumer)
         finally:
+            self._connected = False  # a revocation while leaving must not report ready again
             self.metrics.ready.set(0)
             if self._refit is not None:
                 self._refit.stop()
+            if self.lease is not None:
+                self.lease.stop()
             follower.stop()
             if consumer is not None:
                 consumer.close(autocommit=False, timeout_ms=self.config.broker_timeout_ms)
@@ -158,11 +175,18 @@ class Replica:
         point_serving(self._producer, self.config.basis_topic, basis.version,
                       previous=basis.meta.get("parent_version"), reason="promoted")
 
+    def reject(self, candidate: Basis, outcome: RefitOutcome) -> None:
+        """Publish a refused refit candidate's reasons and figures on the basis topic."""
+        figures = {"heldout_chi2_serving": outcome.serving_chi2, "heldout_chi2_candidate": outcome.candidate_chi2,
+                   **(outcome.gate.figures if outcome.gate is not None else {})}
+        publish_rejection(self._producer, self.config.basis_topic, candidate, reasons=outcome.detail, figures=figures)
+
     def _start_refits(self) -> None:
         if self.archive is None or not self.config.refit_enabled:
             log.info("background refits off (%s)", "no --archive" if self.archive is None else "--no-refit-enabled")
             return
-        self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote)
+        self._refit = RefitWorker(self.archive, self.config, self.device, self.metrics, self.current_basis, self.promote,
+                                  is_leader=self.lease.is_leader, publish_rejection=self.reject)
         self._refit.start()
 
     def _swap_to(self, serving: ServingBasis) -> None:
@@ -172,6 +196,10 @@ class Replica:
         if previous is not None:
             self.metrics.basis_swaps.inc()
             log.info("basis swapped %s → %s", previous.version, serving.version)
+        self._update_ready()
+
+    def _assignment_changed(self, partitions: int) -> None:
+        self.metrics.assigned_partitions.set(partitions)
         self._update_ready()
 
     def _update_ready(self) -> None:
@@ -200,10 +228,8 @@ class Replica:
         processing_ms = (time.monotonic() - started) * 1000.0
         operation = "deliver"
         try:  # a send blocks on metadata and raises when the broker is gone: retried like a failed flush
-            futures = [
-                self._send(self.config.output_topic, result_message(result_record(row, source, processing_ms)))
-                for row, source in zip(processed.results.to_pylist(), processed.sources)
-            ]
+            futures = [self._send(self.config.output_topic, result_message(record))
+                       for record in result_records(processed, processing_ms)]
             futures += [self._send(self.config.dlq_topic, dead_letter_message(letter))
                         for letter in processed.dead_letters]
             self._flush(consumer)
@@ -222,9 +248,7 @@ class Replica:
         for stage, count in processed.isolated.items():
             self.metrics.isolated_records.labels(stage=stage).inc(count)
         if self.archive is not None:
-            archived = self.archive.append(processed.spectra, processed.results)
-            if self._refit is not None and archived:
-                self._refit.notify_archived(archived)
+            self.archive.append(processed.spectra, processed.results)
         self.metrics.sample_device_memory(self.device)
         self.metrics.batch_duration.observe(time.monotonic() - started)
         self.batches_done += 1

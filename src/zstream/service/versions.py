@@ -26,6 +26,7 @@ from zstream.io import Basis, content_hash, load_basis, save_basis
 
 SERVING_KEY = b"serving"
 _BASIS_KEY_PREFIX = b"basis/"
+_REJECTED_KEY_PREFIX = b"rejected/"
 
 
 def new_version_id(basis: Basis) -> str:
@@ -60,10 +61,13 @@ class BasisLog:
         Basis file bytes by version id, in the order first seen.
     serving : dict or None
         The latest ``serving`` pointer record.
+    rejections : dict of str to dict
+        Refit candidates the gates refused, by version id: parent, reasons, figures.
     """
 
     versions: dict[str, bytes] = field(default_factory=dict)
     serving: dict | None = None
+    rejections: dict[str, dict] = field(default_factory=dict)
 
     def apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Fold one topic record in; return True when the serving pointer changed."""
@@ -74,6 +78,8 @@ class BasisLog:
             return changed
         if key is not None and key.startswith(_BASIS_KEY_PREFIX) and value is not None:
             self.versions[key[len(_BASIS_KEY_PREFIX):].decode()] = value
+        if key is not None and key.startswith(_REJECTED_KEY_PREFIX) and value is not None:
+            self.rejections[key[len(_REJECTED_KEY_PREFIX):].decode()] = orjson.loads(value)
         return False
 
     @property
@@ -146,6 +152,19 @@ class BasisTopicReader:
 def publish_basis(producer: KafkaProducer, topic: str, basis: Basis) -> None:
     """Store ``basis`` as a version record on the basis topic (does not change the pointer)."""
     producer.send(topic, key=_BASIS_KEY_PREFIX + basis.version.encode(), value=basis_to_bytes(basis))
+    producer.flush()
+
+
+def publish_rejection(producer: KafkaProducer, topic: str, candidate: Basis, *, reasons: str, figures: dict) -> None:
+    """Record a refused refit candidate on the basis topic (the basis itself is not stored), for operators."""
+    record = {
+        "version": candidate.version,
+        "parent_version": candidate.meta.get("parent_version"),
+        "reasons": reasons,
+        "figures": figures,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    producer.send(topic, key=_REJECTED_KEY_PREFIX + candidate.version.encode(), value=orjson.dumps(record))
     producer.flush()
 
 
