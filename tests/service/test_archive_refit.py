@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from zstream.io import SpectrumBatch
+from zstream.redshift.classes import trained_smoothness
 from zstream.service.archive import Archive
 from zstream.service.config import ServiceConfig
 from zstream.service.metrics import ServiceMetrics
@@ -71,6 +72,10 @@ def test_refit_promotes_a_better_basis_rejects_by_margin_and_counts_failures(tmp
     assert outcome.outcome == "promoted"
     assert outcome.candidate_chi2 < outcome.serving_chi2
     assert outcome.candidate.meta["parent_version"] == "weak" and outcome.candidate.version != "weak"
+    for name, fit in outcome.candidate.meta["fits"].items():  # each class refitted with its training smoothness
+        assert fit["nmf"]["smoothness"] == trained_smoothness(weak, name)
+    weak.meta["fits"]["GALAXY"]["nmf"]["smoothness"] = 7.5
+    assert refit_once(weak, archive, config, device="cpu").candidate.meta["fits"]["GALAXY"]["nmf"]["smoothness"] == 7.5
     strict = ServiceConfig(refit_recent=len(training), refit_reservoir=0, refit_margin=0.99, refit_max_iter=40)
     assert refit_once(weak, archive, strict, device="cpu").outcome == "rejected"
 

@@ -60,6 +60,14 @@ def class_blocks(basis: Basis) -> dict[str, slice]:
     return blocks
 
 
+def trained_smoothness(basis: Basis, name: str) -> float:
+    """Smoothness weight the class's templates were fitted with (``meta["fits"][name]["nmf"]``, written by
+    ``zstream fit`` and by refits), so a refit keeps it; :data:`DEFAULT_SMOOTHNESS` for a basis that does
+    not record one."""
+    settings = (basis.meta.get("fits") or {}).get(name, {}).get("nmf") or {}
+    return float(settings.get("smoothness", DEFAULT_SMOOTHNESS.get(name, 0.0)))
+
+
 def parse_k(text: str) -> dict[str, int] | int:
     """``--k``: one integer for every class, or ``GALAXY=10,QSO=4,STAR=5``.
 

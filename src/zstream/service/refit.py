@@ -28,7 +28,7 @@ import torch
 from zstream import nmf
 from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
-from zstream.redshift.classes import class_blocks
+from zstream.redshift.classes import class_blocks, trained_smoothness
 from zstream.redshift.train import continue_edges, coverage_floor, rest_frame_rows, spectypes
 from zstream.service.archive import TRUST_COLUMNS, Archive
 from zstream.service.config import ServiceConfig
@@ -176,9 +176,10 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         weights = np.where(covered, V[mine], 0.0).astype(np.float32)
         start = nmf.project(X[mine], weights, serving.templates[rows], max_iter=config.refit_max_iter, device=device)
         fitted = nmf.fit(X[mine], weights, rows.stop - rows.start, templates=serving.templates[rows],
-                         coefficients=start.coefficients, max_iter=config.refit_max_iter, seed=seed, device=device)
+                         coefficients=start.coefficients, max_iter=config.refit_max_iter, seed=seed, device=device,
+                         smoothness=trained_smoothness(serving, name))
         templates[rows] = continue_edges(fitted.templates, covered)
-        fits[name] = {"method": fitted.method, "nmf_settings": fitted.settings, "n_iter": fitted.n_iter,
+        fits[name] = {"method": fitted.method, "nmf": fitted.settings, "n_iter": fitted.n_iter,
                       "n_training_spectra": int(mine.sum())}
     if not np.all(np.isfinite(templates)):
         raise FloatingPointError("candidate templates are not finite")
