@@ -106,20 +106,19 @@ def _per_class(text: str, option: str, parse_value):
 
 
 def _positive(value: str, what: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise UserError(f"{what}: {value!r} is not an integer") from None
-    if number < 1:
-        raise UserError(f"{what}: need at least 1 template, got {number}")
-    return number
+    return _checked(value, what, int, lambda n: n >= 1, "at least 1 template")
 
 
 def _non_negative(value: str, what: str) -> float:
+    return _checked(value, what, float, lambda n: math.isfinite(n) and n >= 0, "a finite weight ≥ 0")
+
+
+def _checked(value: str, what: str, convert, valid, need: str):
+    """``convert(value)``, refused with a one-line error naming ``what`` unless ``valid``."""
     try:
-        number = float(value)
+        number = convert(value)
     except ValueError:
-        raise UserError(f"{what}: {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
-        raise UserError(f"{what}: need a finite weight ≥ 0, got {number}")
+        raise UserError(f"{what}: {value!r} is not {'an integer' if convert is int else 'a number'}") from None
+    if not valid(number):
+        raise UserError(f"{what}: need {need}, got {number}")
     return number
