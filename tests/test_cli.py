@@ -6,7 +6,7 @@ import sys
 from zstream.cli import build_parser, main
 
 
-EXPECTED_COMMANDS = {"bench", "simulate", "evaluate", "calibrate", "select-rank", "validate", "serve", "replay", "basis",
+EXPECTED_COMMANDS = {"bench", "simulate", "evaluate", "calibrate", "select-rank", "validate", "serve", "replay", "basis", "anchors",
                      "demo", "fit", "scan"}
 
 
