@@ -41,7 +41,7 @@ def test_star_templates_are_smoothed_by_default_and_other_classes_are_not():
     default = train_basis(batch, **settings)
     plain = train_basis(batch, smoothness=0.0, **settings)
     assert {name: fit["nmf"]["smoothness"] for name, fit in default.meta["fits"].items()} == \
-        {name: DEFAULT_SMOOTHNESS.get(name, 0.0) for name in default.meta["classes"]}
+        {name: DEFAULT_SMOOTHNESS[name] for name in default.meta["classes"]}
     blocks, plain_blocks = class_blocks(default), class_blocks(plain)
     assert _roughness(default.templates[blocks["STAR"]]) < 0.5 * _roughness(plain.templates[plain_blocks["STAR"]])
     np.testing.assert_array_equal(default.templates[blocks["GALAXY"]], plain.templates[plain_blocks["GALAXY"]])

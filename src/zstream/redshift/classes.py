@@ -24,9 +24,8 @@ DEFAULT_CLASS = "GALAXY"
 DEFAULT_K: dict[str, int] = {"GALAXY": 10, "QSO": 4, "STAR": 5}
 """Templates per class when ``--k`` names none (K-fold rank selection, see BENCHMARKS.md)."""
 
-DEFAULT_SMOOTHNESS: dict[str, float] = {"STAR": 1000.0}
-"""First-difference smoothness weight λ of each class's NMF (de Souza et al. 2026, Eqs. 1–3; 0 when
-not named). A rare class learns its templates from few noisy spectra, and the noise they keep costs
+DEFAULT_SMOOTHNESS: dict[str, float] = {"GALAXY": 0.0, "QSO": 0.0, "STAR": 1000.0}
+"""First-difference smoothness weight λ of each class's NMF (de Souza et al. 2026, Eqs. 1–3). A rare class learns its templates from few noisy spectra, and the noise they keep costs
 every fit of a real member χ² that a richer class's templates, at some wrong redshift, do not pay:
 faint stars went to galaxies. On 300 independent simulated stars λ = 1000 on unit-RMS templates
 raised the star GF from 0.60 to 0.82 and changed no other class; smoothing the galaxy block blurred
@@ -65,7 +64,15 @@ def trained_smoothness(basis: Basis, name: str) -> float:
     ``zstream fit`` and by refits), so a refit keeps it; :data:`DEFAULT_SMOOTHNESS` for a basis that does
     not record one."""
     settings = (basis.meta.get("fits") or {}).get(name, {}).get("nmf") or {}
-    return float(settings.get("smoothness", DEFAULT_SMOOTHNESS.get(name, 0.0)))
+    return float(settings.get("smoothness", DEFAULT_SMOOTHNESS[name]))
+
+
+def for_class(setting, name: str, defaults: dict):
+    """The value of a per-class setting (``--k``, ``--smoothness``) for class ``name``: the setting itself
+    when it is one value for every class, else its entry for ``name``, else ``defaults[name]``."""
+    if setting is None or isinstance(setting, dict):
+        return (setting or {}).get(name, defaults[name])
+    return setting
 
 
 def parse_k(text: str) -> dict[str, int] | int:

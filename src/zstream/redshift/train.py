@@ -21,7 +21,7 @@ from zstream.errors import UserError
 from zstream.grid import LogGrid, to_rest_frame
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.nmf import fit
-from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, DEFAULT_SMOOTHNESS, SPECTYPES
+from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, DEFAULT_SMOOTHNESS, SPECTYPES, for_class
 from zstream.redshift.observed import sky_column
 from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION, remove_sky_residuals
 
@@ -142,7 +142,7 @@ def train_basis(
     smoothness : float or dict, optional
         First-difference smoothness weight of the NMF (see :func:`zstream.nmf.fit`): one value
         for every class or per class; classes not named, and ``None``, get
-        :data:`~zstream.redshift.classes.DEFAULT_SMOOTHNESS` (stars only).
+        :data:`~zstream.redshift.classes.DEFAULT_SMOOTHNESS` (stars only are smoothed).
     sky_variance_fraction : float
         Sky-line residual RMS assumed for spectra with a ``sky`` column (fraction of the line flux).
     progress : bool
@@ -173,13 +173,12 @@ def train_basis(
         raise UserError("training spectra: none has a known redshift (finite z); fit needs a labelled set")
     blocks, classes, fits, skipped = [], {}, {}, {}
     for name in (c for c in SPECTYPES if np.any(labels == c)):
-        k_class = k if isinstance(k, int) else (k or {}).get(name, DEFAULT_K[name])
+        k_class = for_class(k, name, DEFAULT_K)
         rows = labels == name
         if rows.sum() < k_class:  # too few to learn k templates: the class is left out, and says so
             skipped[name] = int(rows.sum())
             continue
-        smooth = smoothness if isinstance(smoothness, (int, float)) else \
-            (smoothness or {}).get(name, DEFAULT_SMOOTHNESS.get(name, 0.0))
+        smooth = for_class(smoothness, name, DEFAULT_SMOOTHNESS)
         floor = coverage_floor(int(rows.sum())) if min_coverage is None else min_coverage
         templates, fits[name] = _fit_class(
             name, X[rows], V[rows], k_class, floor, progress,

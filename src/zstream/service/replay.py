@@ -86,8 +86,8 @@ def replay_files(
         rows, refused = screen_spectra(batch, serving, seen)
         spectra = batch.take(rows)
         results, failures = scan_isolating(serving.scanner.scan, spectra)
-        answered = [row for row in range(len(spectra)) if row not in failures]
-        tables.append(with_meta_columns(results, None if spectra.extra is None else spectra.extra.take(answered)))
+        answered = spectra.take([row for row in range(len(spectra)) if row not in failures]) if failures else spectra
+        tables.append(with_meta_columns(results, answered.extra))
         rejects += batch_rejects + refused
         rejects += [Reject(spectra.spectrum_id[row], error.reason, error.detail) for row, error in failures.items()]
         progress(len(batch) + len(batch_rejects))
