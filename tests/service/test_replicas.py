@@ -40,6 +40,9 @@ def test_two_replicas_split_partitions_and_hot_swap_a_refit(kafka_broker, servic
     refitting = dataclasses.replace(
         service_config, basis=tmp_path / "weak.parquet", batch_size=4, refit_enabled=True, refit_every_spectra=1,
         refit_recent=200, refit_reservoir=0, refit_margin=0.0, refit_max_iter=40,
+        # a refit of a deliberately weak basis corrects many confident answers; the live-flip bound of the
+        # promotion gate (tested in test_promotion_gate) would rightly hold such a candidate back
+        refit_max_flip_share=1.0,
     )
     labelled = sources_only(120, seed=22)  # the archive starts with a labelled training set, as in production
     Archive(refitting.archive).add_labelled(labelled)
