@@ -68,6 +68,23 @@ def curve_minima(chi2: np.ndarray, z: np.ndarray, count: int, window: float) -> 
     return np.asarray(chosen, dtype=np.int64)
 
 
+def rank_candidates(candidates: list[Candidate], energy: float, penalty: dict[str, float]) -> list[Candidate]:
+    """Candidates of every class, best first: by χ² plus their class's look-elsewhere penalty.
+
+    The penalty (``look_elsewhere`` · ln trial redshifts) keeps a class searched over many
+    redshifts from winning on noise it can chase, such as a galaxy fit at a random z taking a
+    faint star. It only arbitrates between real detections: when no candidate improves on the
+    zero model (χ² ``energy``) by more than its own penalty, nothing was detected beyond what
+    noise could give and the penalty would just hand the spectrum to the class with the fewest
+    trials, so candidates are ranked by χ² alone (a faint single emission line then keeps its
+    galaxy fit instead of becoming a featureless star).
+    """
+    detected = any(energy - c.refined.fit.chi2 > penalty[c.spectype] for c in candidates)
+    if not detected:
+        return sorted(candidates, key=lambda c: c.refined.fit.chi2)
+    return sorted(candidates, key=lambda c: c.refined.fit.chi2 + penalty[c.spectype])
+
+
 def best_rival(ranked: list[Candidate], window: float) -> Candidate | None:
     """First candidate of ``ranked`` (lowest χ² first) outside the confusion window of the best one."""
     best = ranked[0]

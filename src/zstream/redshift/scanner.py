@@ -28,7 +28,7 @@ import torch
 from zstream.device import resolve_device
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.io.schema import RESULT_SCHEMA
-from zstream.redshift.candidates import Candidate, best_rival, curve_minima, spike_score
+from zstream.redshift.candidates import Candidate, best_rival, curve_minima, rank_candidates, spike_score
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
@@ -227,12 +227,12 @@ class Scanner:
         config = self.config
         by_class = {name: self._scan_class(scan, spectra, start, length) for name, scan in self.classes.items()}
         penalty = {name: config.look_elsewhere * math.log(scan.z_grid.size) for name, scan in self.classes.items()}
+        blend = by_class[self._blend_class.name]
+        energy = blend.tables.energy.cpu().numpy()
         ranked = [
-            sorted((c for curves in by_class.values() for c in curves.candidates[i]),
-                   key=lambda c: c.refined.fit.chi2 + penalty[c.spectype])
+            rank_candidates([c for curves in by_class.values() for c in curves.candidates[i]], float(energy[i]), penalty)
             for i in range(len(spectra))
         ]
-        blend = by_class[self._blend_class.name]
         chi2_blend = None
         if config.blend:
             models = [candidates[0].refined.fit.model for candidates in ranked]
