@@ -2,7 +2,8 @@
 
 As redrock does, each class's χ²(z) curve gives its best few local minima, each
 refined exactly (:func:`zstream.redshift.fitz.refine_minimum`); the lowest χ² over
-all classes wins, and the best rival outside its confusion window, whatever its
+all classes, plus a look-elsewhere penalty per class (:func:`rank_candidates`), wins,
+and the best rival outside its confusion window, whatever its
 class, measures how much better it is (``chi2_alt``, robustness).
 """
 

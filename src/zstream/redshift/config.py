@@ -58,7 +58,9 @@ class ScanConfig:
         a class searched over 0–6.7 would otherwise beat stars, searched over ±0.002, on faint
         spectra. The default 4 comes from the development seeds (BENCHMARKS.md, "Ranking across
         classes"): 2 → 4 took stars from 0.80/0.84 to 0.98/1.00 and overall GF up 0.9–1.0 points;
-        5 began to cost Lyα emitters and QSOs. 0 ranks by χ² alone.
+        5 began to cost Lyα emitters and QSOs. 0 ranks by χ² alone, as does any spectrum where
+        no candidate beats the zero model by its own class's penalty
+        (:func:`~zstream.redshift.candidates.rank_candidates`).
     sky_variance_fraction : float
         Sky-line residual RMS, as a fraction of the sky-line flux, added to the variance of
         spectra that carry a ``sky`` column.
