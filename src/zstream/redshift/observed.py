@@ -31,6 +31,7 @@ import numpy as np
 from zstream.grid import LogGrid
 from zstream.grid.loglam import LN10
 from zstream.io.records import SpectrumBatch
+from zstream.redshift.residual_nuisance import ResidualShapes
 from zstream.redshift.skylines import (DEFAULT_VARIANCE_FRACTION, inflated_ivar, orthonormal_nuisance, project_out,
                                        residual_shapes)
 from zstream.redshift.zwarning import ZWarning
@@ -113,6 +114,7 @@ def prepare_spectrum(
     grid: LogGrid,
     sky: np.ndarray | None = None,
     sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION,
+    learned_shapes: ResidualShapes | None = None,
 ) -> PreparedSpectrum:
     """Mask bad pixels, flag problems and place one observed spectrum on its grid window.
 
@@ -129,6 +131,9 @@ def prepare_spectrum(
         components and its lines inflate the variance.
     sky_variance_fraction : float
         Sky-line residual RMS assumed for the variance, as a fraction of the sky-line flux.
+    learned_shapes : ResidualShapes, optional
+        Observed-frame shapes learned from the training residuals (the basis's), the nuisance
+        components of a spectrum without a sky spectrum.
 
     Returns
     -------
@@ -159,7 +164,12 @@ def prepare_spectrum(
     position = (loglam[good] - grid.log10_min) / grid.step
     start, stop = _window(position, grid)
     weight = (scale / sigma) ** 2
-    shapes = np.zeros((0, n_used)) if sky is None else residual_shapes(wavelength, sky)[:, good] * factor
+    if sky is not None:
+        shapes = residual_shapes(wavelength, sky)[:, good] * factor
+    elif learned_shapes is not None:
+        shapes = learned_shapes.at(wavelength[good])  # already per unit log10 λ
+    else:
+        shapes = np.zeros((0, n_used))
     nuisance = orthonormal_nuisance(shapes, weight)
     return PreparedSpectrum(
         start, stop - start, position, project_out(flux_per_loglam / scale, nuisance, weight), weight, scale, n_used,
@@ -168,12 +178,16 @@ def prepare_spectrum(
 
 
 def prepare_batch(
-    batch: SpectrumBatch, grid: LogGrid, sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION
+    batch: SpectrumBatch,
+    grid: LogGrid,
+    sky_variance_fraction: float = DEFAULT_VARIANCE_FRACTION,
+    learned_shapes: ResidualShapes | None = None,
 ) -> list[PreparedSpectrum]:
-    """:func:`prepare_spectrum` for every spectrum of ``batch``, in order, with its ``sky`` column if any."""
+    """:func:`prepare_spectrum` for every spectrum of ``batch``, in order, with its ``sky`` column if any
+    and ``learned_shapes`` where it has none."""
     skies = sky_column(batch)
     return [
-        prepare_spectrum(w, f, v, grid, sky, sky_variance_fraction)
+        prepare_spectrum(w, f, v, grid, sky, sky_variance_fraction, learned_shapes)
         for w, f, v, sky in zip(batch.wavelength, batch.flux, batch.ivar, skies)
     ]
 

@@ -22,6 +22,8 @@ import scipy.optimize
 from zstream.io.records import Basis
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
+from zstream.redshift.residual_nuisance import META_KEY as RESIDUAL_META_KEY
+from zstream.redshift.residual_nuisance import ResidualShapes
 from zstream.redshift.skylines import inflated_ivar, residual_shapes
 
 
@@ -152,15 +154,19 @@ def scan_spectrum(
     """The full per-spectrum procedure, one exhaustive fit per class and trial redshift.
 
     Every class is scanned on the scanner's trial redshifts (``ScanConfig.trial_shifts``);
-    with ``sky``, its residual shapes are free-sign columns and its lines inflate the variance.
+    with ``sky``, its residual shapes are free-sign columns and its lines inflate the variance;
+    without, so are the shapes the basis learned from its training residuals, if any.
     The blend rescan augments the galaxy templates at every trial redshift with the best-fit
     model at the overall minimum (Bourahma et al. 2026, Sect. 4.4 c), or at ``z_model`` (the
     scanner fixes its refined fit, so pass its ``z`` to compare the two rescans).
     """
     nuisance = None
+    learned = ResidualShapes.from_meta(basis.meta.get(RESIDUAL_META_KEY), basis.grid)
     if sky is not None:
         ivar = inflated_ivar(np.asarray(ivar, dtype=np.float64), sky, config.sky_variance_fraction)
         nuisance = residual_shapes(wavelength, sky)
+    elif learned is not None:  # per unit log10 λ → per Å, as the flux here
+        nuisance = learned.at(wavelength) / (math.log(10) * np.asarray(wavelength, dtype=np.float64))
     blocks = {name: Basis(basis.templates[rows], basis.grid, basis.version) for name, rows in class_blocks(basis).items()}
     z = {name: basis.grid.z_of(config.trial_shifts(basis.grid, name)) for name in blocks}
     chi2 = {name: chi2_curve(blocks[name], wavelength, flux, ivar, z[name], nuisance=nuisance) for name in blocks}

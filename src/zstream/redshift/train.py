@@ -23,6 +23,8 @@ from zstream.io.records import Basis, SpectrumBatch
 from zstream.nmf import fit
 from zstream.redshift.classes import DEFAULT_CLASS, DEFAULT_K, DEFAULT_SMOOTHNESS, SPECTYPES, for_class
 from zstream.redshift.observed import sky_column
+from zstream.redshift.residual_nuisance import META_KEY as RESIDUAL_META_KEY
+from zstream.redshift.residual_nuisance import learn_residual_shapes
 from zstream.redshift.skylines import DEFAULT_VARIANCE_FRACTION, remove_sky_residuals
 
 MAX_MIN_COVERAGE = 50
@@ -62,6 +64,12 @@ def rest_frame_rows(
             scale = float(np.median(1.0 / np.sqrt(ivar_rest[weighted])))
             X[out], V[out] = flux_rest / scale, ivar_rest * scale**2
     return X, V
+
+
+def labelled_skies(batch: SpectrumBatch) -> list[np.ndarray | None]:
+    """Each labelled spectrum's sky spectrum (:func:`labelled_rows` order), None where it has none."""
+    skies = sky_column(batch)
+    return [skies[row] for row in labelled_rows(batch)]
 
 
 def labelled_rows(batch: SpectrumBatch) -> np.ndarray:
@@ -172,6 +180,7 @@ def train_basis(
     if X.shape[0] == 0:
         raise UserError("training spectra: none has a known redshift (finite z); fit needs a labelled set")
     blocks, classes, fits, skipped = [], {}, {}, {}
+    model = np.zeros_like(X)
     for name in (c for c in SPECTYPES if np.any(labels == c)):
         k_class = for_class(k, name, DEFAULT_K)
         rows = labels == name
@@ -180,7 +189,7 @@ def train_basis(
             continue
         smooth = for_class(smoothness, name, DEFAULT_SMOOTHNESS)
         floor = coverage_floor(int(rows.sum())) if min_coverage is None else min_coverage
-        templates, fits[name] = _fit_class(
+        templates, fits[name], model[rows] = _fit_class(
             name, X[rows], V[rows], k_class, floor, progress,
             dict(method=method, sequential_iter=sequential_iter, max_iter=max_iter, seed=seed, device=device,
                  dtype=dtype, smoothness=float(smooth)),
@@ -193,6 +202,10 @@ def train_basis(
     if version is None:
         sizes = "-".join(f"{name[0]}{stop - start}" for name, (start, stop) in classes.items())
         version = f"nmf-{sizes}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
+    fitted = np.isin(labels, list(classes))
+    without_sky = np.concatenate([[sky is None for sky in labelled_skies(batch)] for batch in batches]) & fitted
+    redshifts = np.concatenate([np.asarray(batch.z, dtype=np.float64)[labelled_rows(batch)] for batch in batches])
+    shapes = learn_residual_shapes(X[without_sky], V[without_sky], model[without_sky], redshifts[without_sky], grid)
     meta = {
         "classes": classes,
         "fits": fits,
@@ -201,6 +214,8 @@ def train_basis(
         "sky_variance_fraction": float(sky_variance_fraction),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if shapes is not None:
+        meta[RESIDUAL_META_KEY] = shapes.to_meta()
     return Basis(templates, grid, version, meta)
 
 
@@ -235,8 +250,9 @@ def continue_edges(templates: np.ndarray, covered: np.ndarray) -> np.ndarray:
 
 def _fit_class(
     name: str, X: np.ndarray, V: np.ndarray, k: int, min_coverage: int, progress: bool, settings: dict
-) -> tuple[np.ndarray, dict]:
-    """Sequential Nearly-NMF of one class's rest-frame rows: float32 templates and provenance."""
+) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Sequential Nearly-NMF of one class's rest-frame rows: float32 templates, provenance, and the
+    fitted rows (NaN on pixels too few training spectra cover, where the templates were not learned)."""
     well_covered = np.count_nonzero(V, axis=0) >= min_coverage
     V = np.where(well_covered, V, 0.0).astype(np.float32)
     total = (k - 1) * settings["sequential_iter"] + settings["max_iter"]
@@ -256,4 +272,4 @@ def _fit_class(
         "n_training_spectra": int(X.shape[0]),
         "min_coverage": int(min_coverage),
         "n_masked_pixels": int((~well_covered).sum()),
-    }
+    }, np.where(well_covered, result.coefficients @ result.templates, np.nan).astype(np.float32)

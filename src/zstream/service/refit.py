@@ -238,6 +238,7 @@ class RefitWorker:
         self._last_refit = time.monotonic()
         self._last_refit_ns = time.time_ns()
         self._attempts = 0
+        self._running = False
         self._wake = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="zstream-refit", daemon=True)
@@ -253,6 +254,11 @@ class RefitWorker:
             self._wake.notify()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
+
+    @property
+    def busy(self) -> bool:
+        """A refit is running or due: until neither, the serving basis may still change by a promotion."""
+        return self._running or self._due()
 
     def _due(self) -> bool:
         """Leader only: enough spectra archived by all replicas since the last refit, or enough time."""
@@ -273,7 +279,11 @@ class RefitWorker:
                     return
                 self._last_refit = time.monotonic()
                 self._last_refit_ns = time.time_ns()
-            self.run_once()
+                self._running = True
+            try:
+                self.run_once()
+            finally:
+                self._running = False
 
     def _gate(self, serving: Basis, outcome: RefitOutcome) -> RefitOutcome:
         """The redshift criteria of :mod:`~zstream.service.promotion` on a candidate that passed the χ² one."""

@@ -181,6 +181,11 @@ class Replica:
                    **(outcome.gate.figures if outcome.gate is not None else {})}
         publish_rejection(self._producer, self.config.basis_topic, candidate, reasons=outcome.detail, figures=figures)
 
+    @property
+    def refit_busy(self) -> bool:
+        """This replica is running a refit or has one due (always False where it does not refit)."""
+        return self._refit is not None and self._refit.busy
+
     def _start_refits(self) -> None:
         if self.archive is None or not self.config.refit_enabled:
             log.info("background refits off (%s)", "no --archive" if self.archive is None else "--no-refit-enabled")
