@@ -74,6 +74,9 @@ def test_refit_promotes_a_better_basis_rejects_by_margin_and_counts_failures(tmp
     assert outcome.candidate.meta["parent_version"] == "weak" and outcome.candidate.version != "weak"
     for name, fit in outcome.candidate.meta["fits"].items():  # each class refitted with its training smoothness
         assert fit["nmf"]["smoothness"] == trained_smoothness(weak, name)
+    weak.meta["residual_nuisance"] = {"start": 5000, "n_spectra": 60, "shapes": [[0.0, 1.0], [1.0, 0.0]]}
+    refitted = refit_once(weak, archive, config, device="cpu").candidate
+    assert refitted.meta["residual_nuisance"] == weak.meta["residual_nuisance"]  # shapes of the reduction, kept
     weak.meta["fits"]["GALAXY"]["nmf"]["smoothness"] = 7.5
     assert refit_once(weak, archive, config, device="cpu").candidate.meta["fits"]["GALAXY"]["nmf"]["smoothness"] == 7.5
     strict = ServiceConfig(refit_recent=len(training), refit_reservoir=0, refit_margin=0.99, refit_max_iter=40)

@@ -29,6 +29,7 @@ from zstream import nmf
 from zstream.grid import LogGrid
 from zstream.io import Basis, table_to_spectra
 from zstream.redshift.classes import class_blocks, trained_smoothness
+from zstream.redshift.residual_nuisance import META_KEY as RESIDUAL_META_KEY
 from zstream.redshift.train import continue_edges, coverage_floor, rest_frame_rows, spectypes
 from zstream.service.archive import TRUST_COLUMNS, Archive
 from zstream.service.config import ServiceConfig
@@ -197,6 +198,8 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         "n_training_spectra": training.num_rows,
         "heldout_chi2_per_pixel": candidate_chi2,
         "parent_heldout_chi2_per_pixel": serving_chi2,
+        # the reduction's residual shapes do not depend on the templates: the refit keeps its parent's
+        **{key: serving.meta[key] for key in (RESIDUAL_META_KEY,) if key in serving.meta},
     })
     candidate.version = new_version_id(candidate)
     better = candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin)
