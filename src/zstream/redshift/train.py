@@ -126,7 +126,9 @@ def train_basis(
     batches_or_batch : SpectrumBatch or iterable of SpectrumBatch
         Training spectra; ``z`` must hold their redshifts (rows with NaN z are skipped). An
         optional ``spectype`` column (GALAXY | QSO | STAR) sorts them into classes; without one
-        every spectrum is a GALAXY. An optional ``sky`` column is used as in the scan.
+        every spectrum is a GALAXY. An optional ``sky`` column is used as in the scan; from the
+        fits of spectra without one, observed-frame residual shapes are learned for the scan
+        (:mod:`~zstream.redshift.residual_nuisance`, ``meta["residual_nuisance"]``).
     k : int or dict, optional
         Templates per class: one integer for every class, or ``{"GALAXY": 10, "QSO": 4}``
         (classes not named get :data:`~zstream.redshift.classes.DEFAULT_K`, as does ``None``).
@@ -204,7 +206,8 @@ def train_basis(
         version = f"nmf-{sizes}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
     fitted = np.isin(labels, list(classes))
     without_sky = np.concatenate([[sky is None for sky in labelled_skies(batch)] for batch in batches]) & fitted
-    redshifts = np.concatenate([np.asarray(batch.z, dtype=np.float64)[labelled_rows(batch)] for batch in batches])
+    redshifts = np.concatenate([np.asarray(batch.z, dtype=np.float64)[labelled_rows(batch)]
+                                for batch in batches if batch.z is not None] or [np.zeros(0)])
     shapes = learn_residual_shapes(X[without_sky], V[without_sky], model[without_sky], redshifts[without_sky], grid)
     meta = {
         "classes": classes,
