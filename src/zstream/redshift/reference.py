@@ -165,8 +165,8 @@ def scan_spectrum(
     if sky is not None:
         ivar = inflated_ivar(np.asarray(ivar, dtype=np.float64), sky, config.sky_variance_fraction)
         nuisance = residual_shapes(wavelength, sky)
-    elif learned is not None:  # per unit log10 λ → per Å, as the flux here
-        nuisance = learned.at(wavelength) / (math.log(10) * np.asarray(wavelength, dtype=np.float64))
+    elif learned is not None:
+        nuisance = learned.per_angstrom(wavelength)
     blocks = {name: Basis(basis.templates[rows], basis.grid, basis.version) for name, rows in class_blocks(basis).items()}
     z = {name: basis.grid.z_of(config.trial_shifts(basis.grid, name)) for name in blocks}
     chi2 = {name: chi2_curve(blocks[name], wavelength, flux, ivar, z[name], nuisance=nuisance) for name in blocks}

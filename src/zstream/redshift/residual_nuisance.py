@@ -16,6 +16,7 @@ scan's spectra are), stored in the basis metadata as the covered span only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,11 @@ class ResidualShapes:
         loglam = self.grid.loglam[self.start : self.start + self.shapes.shape[1]]
         x = np.log10(np.asarray(wavelength, dtype=np.float64))
         return np.stack([np.interp(x, loglam, shape, left=0.0, right=0.0) for shape in self.shapes])
+
+    def per_angstrom(self, wavelength: np.ndarray) -> np.ndarray:
+        """:meth:`at` in flux per Å, for fits that work in the input's per-Å flux: ``(j, n)``."""
+        wavelength = np.asarray(wavelength, dtype=np.float64)
+        return self.at(wavelength) / (math.log(10) * wavelength)
 
     def to_meta(self) -> dict:
         """JSON-ready form for the basis metadata (four significant digits: shapes, not data)."""
