@@ -45,11 +45,11 @@ def trained_without_sky():
 
 
 def test_training_without_a_sky_column_stores_shapes_that_survive_the_basis_file(trained_without_sky, tmp_path):
-    shapes = ResidualShapes.from_meta(trained_without_sky.meta[META_KEY], trained_without_sky.grid)
+    shapes = ResidualShapes.of_basis(trained_without_sky)
     assert shapes.shapes.shape[0] == 2 and shapes.n_spectra == 160
     save_basis(trained_without_sky, tmp_path / "basis.parquet")
     reloaded = load_basis(tmp_path / "basis.parquet")
-    again = ResidualShapes.from_meta(reloaded.meta[META_KEY], reloaded.grid)
+    again = ResidualShapes.of_basis(reloaded)
     assert again.start == shapes.start and np.allclose(again.shapes, shapes.shapes)
 
 

@@ -22,7 +22,6 @@ import scipy.optimize
 from zstream.io.records import Basis
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
-from zstream.redshift.residual_nuisance import META_KEY as RESIDUAL_META_KEY
 from zstream.redshift.residual_nuisance import ResidualShapes
 from zstream.redshift.skylines import inflated_ivar, residual_shapes
 
@@ -161,7 +160,7 @@ def scan_spectrum(
     scanner fixes its refined fit, so pass its ``z`` to compare the two rescans).
     """
     nuisance = None
-    learned = ResidualShapes.from_meta(basis.meta.get(RESIDUAL_META_KEY), basis.grid)
+    learned = ResidualShapes.of_basis(basis)
     if sky is not None:
         ivar = inflated_ivar(np.asarray(ivar, dtype=np.float64), sky, config.sky_variance_fraction)
         nuisance = residual_shapes(wavelength, sky)

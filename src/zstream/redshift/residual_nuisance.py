@@ -16,12 +16,13 @@ scan's spectra are), stored in the basis metadata as the covered span only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from zstream.grid import LogGrid
+from zstream.grid.loglam import LN10
+from zstream.io.records import Basis
 
 N_COMPONENTS = 2
 """Shapes kept (a sky column gives two too: its line residual and a wavelength-shift term)."""
@@ -66,7 +67,7 @@ class ResidualShapes:
     def per_angstrom(self, wavelength: np.ndarray) -> np.ndarray:
         """:meth:`at` in flux per Å, for fits that work in the input's per-Å flux: ``(j, n)``."""
         wavelength = np.asarray(wavelength, dtype=np.float64)
-        return self.at(wavelength) / (math.log(10) * wavelength)
+        return self.at(wavelength) / (LN10 * wavelength)
 
     def to_meta(self) -> dict:
         """JSON-ready form for the basis metadata (four significant digits: shapes, not data)."""
@@ -74,12 +75,13 @@ class ResidualShapes:
         return {"start": self.start, "n_spectra": self.n_spectra, "shapes": rounded}
 
     @classmethod
-    def from_meta(cls, meta: dict | None, grid: LogGrid) -> ResidualShapes | None:
-        """The shapes stored under :data:`META_KEY` of a basis, or None when it has none."""
+    def of_basis(cls, basis: Basis) -> ResidualShapes | None:
+        """The shapes stored under :data:`META_KEY` of ``basis``, or None when it has none."""
+        meta = basis.meta.get(META_KEY)
         if not meta:
             return None
         shapes = np.asarray(meta["shapes"], dtype=np.float64).reshape(len(meta["shapes"]), -1)
-        return cls(grid, int(meta["start"]), shapes, int(meta["n_spectra"]))
+        return cls(basis.grid, int(meta["start"]), shapes, int(meta["n_spectra"]))
 
 
 def learn_residual_shapes(

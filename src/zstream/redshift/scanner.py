@@ -34,7 +34,6 @@ from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
 from zstream.redshift.fitz import blend_score, outside_window, refine_minimum, score_curve
 from zstream.redshift.observed import PreparedSpectrum, group_by_window, prepare_batch
-from zstream.redshift.residual_nuisance import META_KEY as RESIDUAL_META_KEY
 from zstream.redshift.residual_nuisance import ResidualShapes
 from zstream.redshift.zscan import ShiftTables, solve_at_shifts, solve_blend_at_shifts
 from zstream.redshift.zwarning import ZWarning
@@ -148,7 +147,7 @@ class Scanner:
             for name, rows in class_blocks(basis).items()
         }
         self._blend_class = self.classes.get(DEFAULT_CLASS) or next(iter(self.classes.values()))
-        self._learned_shapes = ResidualShapes.from_meta(basis.meta.get(RESIDUAL_META_KEY), basis.grid)
+        self._learned_shapes = ResidualShapes.of_basis(basis)
 
     @property
     def k(self) -> int:

@@ -74,8 +74,18 @@ def labelled_skies(batch: SpectrumBatch) -> list[np.ndarray | None]:
 
 def labelled_rows(batch: SpectrumBatch) -> np.ndarray:
     """Indices of the spectra of ``batch`` with a known redshift (finite ``z`` > −1)."""
-    z = np.full(len(batch), np.nan) if batch.z is None else np.asarray(batch.z, dtype=np.float64)
+    z = _redshifts(batch)
     return np.flatnonzero(np.isfinite(z) & (z > -1))
+
+
+def labelled_redshifts(batch: SpectrumBatch) -> np.ndarray:
+    """The redshift of each labelled spectrum (:func:`labelled_rows` order)."""
+    return _redshifts(batch)[labelled_rows(batch)]
+
+
+def _redshifts(batch: SpectrumBatch) -> np.ndarray:
+    """``batch.z`` as float64, all NaN when the batch has none."""
+    return np.full(len(batch), np.nan) if batch.z is None else np.asarray(batch.z, dtype=np.float64)
 
 
 def spectypes(batch: SpectrumBatch) -> list[str]:
@@ -206,8 +216,7 @@ def train_basis(
         version = f"nmf-{sizes}-{hashlib.sha256(templates.tobytes()).hexdigest()[:12]}"
     fitted = np.isin(labels, list(classes))
     without_sky = np.concatenate([[sky is None for sky in labelled_skies(batch)] for batch in batches]) & fitted
-    redshifts = np.concatenate([np.asarray(batch.z, dtype=np.float64)[labelled_rows(batch)]
-                                for batch in batches if batch.z is not None] or [np.zeros(0)])
+    redshifts = np.concatenate([labelled_redshifts(batch) for batch in batches])
     shapes = learn_residual_shapes(X[without_sky], V[without_sky], model[without_sky], redshifts[without_sky], grid)
     meta = {
         "classes": classes,

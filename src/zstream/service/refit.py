@@ -191,16 +191,17 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         raise FloatingPointError(f"held-out χ² is not finite (candidate {candidate_chi2}, serving {serving_chi2})")
     summary = (f"held-out χ²/pixel {candidate_chi2:.5g} vs serving {serving_chi2:.5g} on {n_holdout} spectra, "
                f"trained on {training.num_rows}")
-    candidate = Basis(templates.astype(np.float32), serving.grid, "", meta={
+    meta = {
         "parent_version": serving.version,
         "classes": {name: [rows.start, rows.stop] for name, rows in blocks.items()},
         "fits": fits,
         "n_training_spectra": training.num_rows,
         "heldout_chi2_per_pixel": candidate_chi2,
         "parent_heldout_chi2_per_pixel": serving_chi2,
-        # the reduction's residual shapes do not depend on the templates: the refit keeps its parent's
-        **{key: serving.meta[key] for key in (RESIDUAL_META_KEY,) if key in serving.meta},
-    })
+    }
+    if RESIDUAL_META_KEY in serving.meta:  # the reduction's residual shapes do not depend on the templates
+        meta[RESIDUAL_META_KEY] = serving.meta[RESIDUAL_META_KEY]
+    candidate = Basis(templates.astype(np.float32), serving.grid, "", meta=meta)
     candidate.version = new_version_id(candidate)
     better = candidate_chi2 < serving_chi2 * (1.0 - config.refit_margin)
     return RefitOutcome("promoted" if better else "rejected", candidate, serving_chi2, candidate_chi2, summary)
