@@ -10,6 +10,7 @@ import importlib
 
 BENCHMARKS: tuple[str, ...] = (
     "zstream.bench.decode",
+    "zstream.bench.limit",
     "zstream.bench.nmf",
     "zstream.bench.accuracy",
     "zstream.bench.soak",

@@ -2,6 +2,7 @@
 
 ``simulate(n, seed, config)`` returns a :class:`~zstream.io.records.SpectrumBatch`
 (pass-through columns ``spectype`` and ``sky``) and a truth table (:data:`TRUTH_SCHEMA`).
+``source_models(n, seed, config)`` gives the noise-free source behind each spectrum.
 ``SimConfig.preset(name)`` builds one of the named populations (:data:`PRESETS`).
 """
 
@@ -14,9 +15,9 @@ from zstream.sim.config import (
     LineRatioRanges,
     SimConfig,
 )
-from zstream.sim.generate import SKY_TYPE, TRUTH_SCHEMA, simulate
+from zstream.sim.generate import SKY_TYPE, TRUTH_SCHEMA, simulate, source_models
 
 __all__ = [
     "BLEND_CLASSES", "FALSE_CLASSES", "PRESETS", "SOURCE_CLASSES", "SPECTYPES", "SKY_TYPE", "LineRatioRanges",
-    "SimConfig", "TRUTH_SCHEMA", "simulate",
+    "SimConfig", "TRUTH_SCHEMA", "simulate", "source_models",
 ]

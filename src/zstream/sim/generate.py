@@ -185,22 +185,47 @@ def _false_signal(
     return np.zeros_like(wave)
 
 
-def _simulate_one(
+def source_models(n: int, seed: int, config: SimConfig | None = None) -> list[SourceModel | None]:
+    """The noise-free primary source of each spectrum that ``simulate(n, seed, config)`` draws.
+
+    The same random streams, stopped once the primary is drawn: the exact model behind each
+    simulated source (the brighter component of a blend), ``None`` for false detections. An
+    oracle fitter built on them measures how much redshift information the simulated data hold
+    (``zstream bench limit``).
+    """
+    config = config or SimConfig()
+    wave = config.wavelength
+    sky = sky_model(config.wavelength_min, config.wavelength_max, config.pixel_size, config.lsf_sigma)
+    roles = _assign_roles(n, seed, config)
+    return [_draw_primary(np.random.default_rng([seed, index]), int(roles[index]), config, wave, sky)[3]
+            for index in range(n)]
+
+
+def _draw_primary(
     rng: np.random.Generator, role: int, config: SimConfig, wave: np.ndarray, sky: SkyModel
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Flux, ivar, subtracted sky spectrum (all float32) and truth row of one spectrum."""
+) -> tuple[float, np.ndarray, dict, SourceModel | None]:
+    """Noise depth, noise σ, truth row (class filled in) and primary source (None for a false detection)."""
     depth = float(10.0 ** rng.uniform(-0.3, 0.3))
     sigma = sky.noise_sigma(depth)
     row = {"z": None, "spectype": None, "is_source": role != _ROLE_FALSE, "is_blend": role == _ROLE_BLEND,
            "z2": None, "line_snr": None, "cont_snr": None, "flux_ratio": None}
     if role == _ROLE_FALSE:
         row["source_class"] = _choose(rng, config.false_weights)
+        return depth, sigma, row, None
+    allowed = BLEND_CLASSES if role == _ROLE_BLEND else None
+    row["source_class"] = _choose(rng, config.class_weights, allowed)
+    row["spectype"] = SPECTYPES[row["source_class"]]
+    return depth, sigma, row, _draw_source(rng, row["source_class"], config, wave, sigma)
+
+
+def _simulate_one(
+    rng: np.random.Generator, role: int, config: SimConfig, wave: np.ndarray, sky: SkyModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Flux, ivar, subtracted sky spectrum (all float32) and truth row of one spectrum."""
+    depth, sigma, row, primary = _draw_primary(rng, role, config, wave, sky)
+    if primary is None:
         signal = _false_signal(rng, row["source_class"], wave, sky, depth, sigma)
     else:
-        allowed = BLEND_CLASSES if role == _ROLE_BLEND else None
-        row["source_class"] = _choose(rng, config.class_weights, allowed)
-        row["spectype"] = SPECTYPES[row["source_class"]]
-        primary = _draw_source(rng, row["source_class"], config, wave, sigma)
         signal = primary.flux
         line_snr = _line_snr(primary, sigma)
         row.update(z=primary.z, line_snr=None if np.isnan(line_snr) else line_snr,

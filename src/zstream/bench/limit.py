@@ -1,0 +1,127 @@
+"""``zstream bench limit``: how much redshift information the simulated spectra hold, class by class.
+
+Two oracle fitters scan each simulated single source against its own noise-free
+model (``zstream.sim.source_models``), at trial redshifts near the truth: the
+exact model shifted in log λ with a free non-negative amplitude (``exact``),
+and the same plus four free-sign Legendre polynomials (``exact+poly``), which
+stand in for the smooth freedom a real fitter's templates have and absorb the
+smooth offsets and flat-field distortions of the data, at the price of the
+continuum shape. Their good fractions (|Δz| / (1 + z) < 0.005, as
+``zstream evaluate``) say what a fitter that knew every source exactly would
+reach on the same spectra; far aliases are not counted, since the scan never
+leaves the truth's neighbourhood. Set beside ``bench accuracy`` on the same
+seeds, they separate the loss the templates cause from the loss the data
+impose. ``--accuracy DIR`` reads that run's ``accuracy.json`` and prints ours
+beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import orjson
+from numpy.polynomial import legendre
+
+from zstream.evaluate.metrics import GF_TOLERANCE
+from zstream.sim import SimConfig, simulate, source_models
+from zstream.sim.populations import SourceModel
+
+N_POLYNOMIALS = 4
+"""Free-sign Legendre terms of the ``exact+poly`` oracle (orders 0–3)."""
+
+ORACLES = ("exact", "exact+poly")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bench limit``."""
+    parser = subparsers.add_parser(
+        "limit",
+        help="information limit: GF per class of an oracle that fits each source with its own noise-free model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--test-seed", type=int, default=777777, help="seed of the MUSE-deep set (default 777777)")
+    parser.add_argument("--wide-seed", type=int, default=515151, help="seed of the wide-population set (default 515151)")
+    parser.add_argument("--n", type=int, default=1000, help="spectra in each set (default 1000)")
+    parser.add_argument("--window", type=float, default=0.05,
+                        help="trial redshifts within ± window · (1 + z) of the truth (default 0.05)")
+    parser.add_argument("--accuracy", type=Path, default=None,
+                        help="a bench accuracy --out directory on the same seeds, to print its GF per class beside")
+    parser.add_argument("--out", type=Path, default=Path("limit.json"), help="JSON summary (default limit.json)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure the oracle GF per class on both populations and print it (beside ours when given)."""
+    populations = {"muse-deep": (args.test_seed, SimConfig()), "wide": (args.wide_seed, SimConfig.preset("wide"))}
+    limits = {name: oracle_good_fraction(args.n, seed, config, args.window) for name, (seed, config) in populations.items()}
+    ours = orjson.loads((args.accuracy / "accuracy.json").read_bytes())["populations"] if args.accuracy else {}
+    args.out.write_bytes(orjson.dumps({"window": args.window, "n": args.n, "seeds": {n: s for n, (s, _) in
+                                       populations.items()}, "oracle_good_fraction": limits}, option=orjson.OPT_INDENT_2))
+    print(f"{'class':14s} " + " ".join(f"{population + ': ' + ' '.join(ORACLES):>28s} {'ours':>6s}" for population in limits))
+    for name in sorted({c for by_class in limits.values() for c in by_class}):
+        cells = []
+        for population, by_class in limits.items():
+            mine = ours.get(population, {}).get("good_fraction_by_class", {}).get(name)
+            oracles = " ".join(f"{_cell(by_class.get(name, {}).get(oracle)):>6s}" for oracle in ORACLES)
+            cells.append(f"{oracles:>28s} {_cell(mine):>6s}")
+        print(f"{name:14s} " + " ".join(cells))
+    return 0
+
+
+def oracle_good_fraction(n: int, seed: int, config: SimConfig, window: float) -> dict[str, dict[str, float]]:
+    """GF of each oracle (:data:`ORACLES`, module docstring) per source class, over the single sources of
+    ``simulate(n, seed, config)``."""
+    batch, truth = simulate(n, seed, config)
+    models = source_models(n, seed, config)
+    classes = truth.column("source_class").to_pylist()
+    blended = truth.column("is_blend").to_pylist()
+    good: dict[str, list[list[bool]]] = {}
+    for i, model in enumerate(models):
+        if model is None or blended[i]:
+            continue
+        redshifts = oracle_redshifts(model, batch.wavelength[i], batch.flux[i], batch.ivar[i], window)
+        good.setdefault(classes[i], []).append([abs(z - model.z) / (1.0 + model.z) < GF_TOLERANCE for z in redshifts])
+    return {name: dict(zip(ORACLES, np.mean(flags, axis=0).tolist())) for name, flags in sorted(good.items())}
+
+
+def oracle_redshifts(model: SourceModel, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                     window: float, step: float = 1e-4) -> tuple[float, float]:
+    """Best trial redshift of ``flux`` for each oracle of :data:`ORACLES`: ``model`` moved to each trial z,
+    with a non-negative amplitude alone, and with the amplitude and the Legendre terms.
+
+    The model's f_λ λ, a function of rest log λ, is moved to trial ``z`` and divided by λ again;
+    trials are ``model.z ± window · (1 + model.z)`` in steps of ``step · (1 + model.z)``. Pixels
+    with ``ivar = 0`` are ignored. The least-squares solution of each trial comes from its 5 × 5
+    normal equations (the χ² drop each explains is maximised); a negative amplitude is clipped to zero
+    (the polynomial part refitted alone).
+    """
+    wavelength = np.asarray(wavelength, np.float64)
+    weight = np.asarray(ivar, np.float64)
+    data = np.where(weight > 0, np.asarray(flux, np.float64), 0.0)
+    loglam = np.log10(wavelength)
+    rest_loglam, shape = loglam - np.log10(1.0 + model.z), model.flux * wavelength
+    trial_z = model.z + (1.0 + model.z) * np.arange(-window, window + step / 2, step)
+    trial_z = trial_z[trial_z > -1.0]
+    shifted = np.stack([np.interp(loglam - np.log10(1.0 + z), rest_loglam, shape, left=0.0, right=0.0) / wavelength
+                        for z in trial_z])
+    x = np.linspace(-1.0, 1.0, wavelength.size)
+    polynomials = np.stack([legendre.legval(x, np.eye(N_POLYNOMIALS)[order]) for order in range(N_POLYNOMIALS)])
+    poly_gram = (polynomials * weight) @ polynomials.T
+    poly_rhs = polynomials @ (weight * data)
+    cross = (shifted * weight) @ polynomials.T
+    gram = np.empty((trial_z.size, N_POLYNOMIALS + 1, N_POLYNOMIALS + 1))
+    gram[:, 0, 0] = (shifted**2 * weight).sum(axis=1)
+    gram[:, 0, 1:], gram[:, 1:, 0], gram[:, 1:, 1:] = cross, cross, poly_gram
+    rhs = np.column_stack([shifted @ (weight * data), np.broadcast_to(poly_rhs, (trial_z.size, N_POLYNOMIALS))])
+    solution = np.linalg.solve(gram + 1e-12 * np.eye(N_POLYNOMIALS + 1), rhs[..., None])[..., 0]
+    poly_only = poly_rhs @ np.linalg.solve(poly_gram, poly_rhs)
+    with_poly = np.where(solution[:, 0] > 0, np.einsum("ij,ij->i", solution, rhs), poly_only)
+    alone = np.where(rhs[:, 0] > 0, rhs[:, 0] ** 2 / np.maximum(gram[:, 0, 0], 1e-300), 0.0)
+    return float(trial_z[int(np.argmax(alone))]), float(trial_z[int(np.argmax(with_poly))])
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
