@@ -27,7 +27,7 @@ def test_each_model_is_the_source_and_false_detections_have_none():
         assert abs(amount - 1.0) < 5.0 / np.sqrt(np.sum(weight * model.flux**2)) + 0.01
 
 
-def test_oracle_recovers_the_redshift_and_a_wrong_model_does_not():
+def test_oracle_recovers_the_redshift_and_follows_a_moved_source():
     batch, truth = simulate(40, 5, QUIET)
     models = source_models(40, 5, QUIET)
     bright = [i for i, m in enumerate(models) if m is not None and truth.column("source_class")[i].as_py() == "starforming"]

@@ -50,8 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--train-seed", type=int, default=1001, help="seed of the training set (default 1001)")
     parser.add_argument("--tune-seed", type=int, default=4242, help="seed of the calibration set (default 4242)")
-    parser.add_argument("--test-seed", type=int, default=777777, help="seed of the MUSE-deep test set (default 777777)")
-    parser.add_argument("--wide-seed", type=int, default=515151, help="seed of the wide-population test set (default 515151)")
+    add_test_seed_arguments(parser)
     parser.add_argument("--n", type=int, default=2000, help="spectra in the training set (default 2000)")
     parser.add_argument("--n-tune", type=int, default=1000, help="spectra in the calibration set (default 1000)")
     parser.add_argument("--n-test", type=int, default=2000, help="spectra in each test set (default 2000)")
@@ -64,6 +63,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("accuracy-run"), help="work directory (default accuracy-run)")
     parser.add_argument("--reuse", action="store_true", help="skip steps whose output already exists in --out")
     parser.set_defaults(func=run)
+
+
+def add_test_seed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--test-seed`` and ``--wide-seed``: the two test sets, shared by the benchmarks that score them."""
+    parser.add_argument("--test-seed", type=int, default=777777, help="seed of the MUSE-deep test set (default 777777)")
+    parser.add_argument("--wide-seed", type=int, default=515151, help="seed of the wide-population test set (default 515151)")
+
+
+def scored_populations(args: argparse.Namespace) -> dict[str, tuple[int, SimConfig]]:
+    """Seed and simulator settings of each test population, by name (``muse-deep``, ``wide``)."""
+    return {"muse-deep": (args.test_seed, SimConfig()), "wide": (args.wide_seed, SimConfig.preset("wide"))}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     step("calibrate", calibration_path, calibrate)
     reliability = ReliabilityModel.load(calibration_path)
-    populations = {"muse-deep": (args.test_seed, SimConfig()), "wide": (args.wide_seed, SimConfig.preset("wide"))}
+    populations = scored_populations(args)
     summary = {"args": {k: str(v) for k, v in vars(args).items() if k != "func"}, "timings_s": timings,
                "seeds": {"train": args.train_seed, "tune": args.tune_seed, "test": args.test_seed,
                          "wide_test": args.wide_seed}, "populations": {}}

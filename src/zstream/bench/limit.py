@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 from numpy.polynomial import legendre
 
+from zstream.bench.accuracy import add_test_seed_arguments, scored_populations
 from zstream.evaluate.metrics import GF_TOLERANCE
 from zstream.sim import SimConfig, simulate, source_models
 from zstream.sim.populations import SourceModel
@@ -42,8 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--test-seed", type=int, default=777777, help="seed of the MUSE-deep set (default 777777)")
-    parser.add_argument("--wide-seed", type=int, default=515151, help="seed of the wide-population set (default 515151)")
+    add_test_seed_arguments(parser)
     parser.add_argument("--n", type=int, default=1000, help="spectra in each set (default 1000)")
     parser.add_argument("--window", type=float, default=0.05,
                         help="trial redshifts within ± window · (1 + z) of the truth (default 0.05)")
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Measure the oracle GF per class on both populations and print it (beside ours when given)."""
-    populations = {"muse-deep": (args.test_seed, SimConfig()), "wide": (args.wide_seed, SimConfig.preset("wide"))}
+    populations = scored_populations(args)
     limits = {name: oracle_good_fraction(args.n, seed, config, args.window) for name, (seed, config) in populations.items()}
     ours = orjson.loads((args.accuracy / "accuracy.json").read_bytes())["populations"] if args.accuracy else {}
     args.out.write_bytes(orjson.dumps({"window": args.window, "n": args.n, "seeds": {n: s for n, (s, _) in

@@ -83,10 +83,7 @@ def simulate(
     """
     if n < 1:
         raise ValueError(f"simulate: n must be at least 1, got {n}")
-    config = config or SimConfig()
-    wave = config.wavelength
-    sky = sky_model(config.wavelength_min, config.wavelength_max, config.pixel_size, config.lsf_sigma)
-    roles = _assign_roles(n, seed, config)
+    config, wave, sky, roles = _setting(n, seed, config)
     ids = [f"sim{seed}-{index:06d}" for index in range(n)]
     fluxes, ivars, skies, rows = [], [], [], []
     for index in tqdm(range(n), desc="simulate", unit="spectra", disable=not progress):
@@ -104,6 +101,13 @@ def simulate(
         extra["sky"] = pa.array(skies, SKY_TYPE)
     batch = SpectrumBatch(spectrum_id=ids, wavelength=[wave] * n, flux=fluxes, ivar=ivars, z=z, extra=pa.table(extra))
     return batch, truth
+
+
+def _setting(n: int, seed: int, config: SimConfig | None) -> tuple[SimConfig, np.ndarray, SkyModel, np.ndarray]:
+    """What every spectrum of a draw shares: the settings (default MUSE-like), grid, sky and roles."""
+    config = config or SimConfig()
+    sky = sky_model(config.wavelength_min, config.wavelength_max, config.pixel_size, config.lsf_sigma)
+    return config, config.wavelength, sky, _assign_roles(n, seed, config)
 
 
 def _assign_roles(n: int, seed: int, config: SimConfig) -> np.ndarray:
@@ -193,10 +197,7 @@ def source_models(n: int, seed: int, config: SimConfig | None = None) -> list[So
     oracle fitter built on them measures how much redshift information the simulated data hold
     (``zstream bench limit``).
     """
-    config = config or SimConfig()
-    wave = config.wavelength
-    sky = sky_model(config.wavelength_min, config.wavelength_max, config.pixel_size, config.lsf_sigma)
-    roles = _assign_roles(n, seed, config)
+    config, wave, sky, roles = _setting(n, seed, config)
     return [_draw_primary(np.random.default_rng([seed, index]), int(roles[index]), config, wave, sky)[3]
             for index in range(n)]
 
