@@ -64,3 +64,18 @@ def test_dead_template_gets_zero_and_does_not_block_the_rest():
         _, norm = scipy.optimize.nnls(designs[i], targets[i])
         chi2 = np.sum((targets[i] - designs[i] @ coefficients[:, i].numpy()) ** 2)
         assert chi2 == pytest.approx(norm**2, rel=1e-8)
+
+
+def test_template_collinear_within_table_noise_converges_to_the_true_minimum():
+    """A template that is a combination of others, with Gram noise like the FFT tables', is dropped, not cycled on."""
+    designs, targets = random_problems(200, 6, seed=4)
+    designs[:, :, 5] = 0.5 * designs[:, :, 0] + 0.5 * designs[:, :, 1]
+    gram, _, gram_t, rhs_t, reference = to_normal_equations(designs, targets, torch.float64)
+    rng = np.random.default_rng(5)
+    noise = 1e-12 * gram.max(axis=(0, 1)) * rng.normal(size=gram_t.shape)  # absolute, as a correlation's error
+    coefficients, converged = nnls_batched(gram_t + torch.as_tensor(noise), rhs_t, reference)
+    assert converged.all()
+    for i in range(designs.shape[0]):
+        _, norm = scipy.optimize.nnls(designs[i], targets[i])
+        chi2 = np.sum((targets[i] - designs[i] @ coefficients[:, i].numpy()) ** 2)
+        assert chi2 == pytest.approx(norm**2, rel=1e-8)

@@ -26,6 +26,10 @@ KKT_FLOOR = 1e-9
 errors of ~eps · condition number, which a tolerance of 1000 eps (2e-13) would call violations
 forever, making convergence depend on the last bits of the input; 1e-9 of |b| moves χ² by nothing."""
 
+PIVOT_NOISE = 1000
+"""Gram elements carry absolute errors of ~this many eps times the largest element over all shifts
+(FFT correlation, nuisance Schur complement); a Cholesky pivot below that is noise."""
+
 FULL_EXCHANGES = 3
 """Consecutive full exchanges allowed without fewer violations before single exchanges (Kim & Park's p)."""
 
@@ -75,6 +79,9 @@ def nnls_batched(
     # Jacobi scaling to unit diagonal keeps the float32 factorisation well conditioned.
     gram = gram * inv_scale[rows] * inv_scale[cols]
     rhs = rhs * inv_scale
+    # The tables' errors scale with each template's largest overlap, so after scaling a variable
+    # whose diagonal here is far below it carries relatively larger noise in its pivots.
+    pivot_floor = PIVOT_NOISE * torch.finfo(gram.dtype).eps * (reference_diagonal * inv_scale**2).clamp_min(1.0)
     # KKT to working precision: free variables may be this far below 0, gradients this far below 0.
     precision = max(1000 * torch.finfo(rhs.dtype).eps, KKT_FLOOR)
     tolerance = precision * rhs.abs().amax(0)
@@ -88,7 +95,7 @@ def nnls_batched(
     best_violations = torch.full((m,), k + 1, device=rhs.device)
     full_left = torch.full((m,), FULL_EXCHANGES, device=rhs.device)
     for _ in range(max_iter):
-        x = _solve_on_free_set(gram, rhs, free)
+        x = _solve_on_free_set(gram, rhs, free, pivot_floor)
         gradient = packed_matvec(gram, x) - rhs
         negative = x < -precision * x.abs().amax(0)
         violation = (free & negative) | (~free & alive & (gradient < -tolerance))
@@ -101,6 +108,7 @@ def nnls_batched(
         index, violation, count = index[keep], violation[:, keep], count[keep]
         gram = gram.index_select(1, keep)
         rhs, free, alive, tolerance = rhs[:, keep], free[:, keep], alive[:, keep], tolerance[keep]
+        pivot_floor = pivot_floor[:, keep]
         fewer = count < best_violations[keep]
         best_violations = torch.where(fewer, count, best_violations[keep])
         full_left = torch.where(fewer, FULL_EXCHANGES, full_left[keep] - 1)
@@ -130,23 +138,22 @@ def objective(gram: torch.Tensor, rhs: torch.Tensor, x: torch.Tensor) -> torch.T
     return (x * (packed_matvec(gram, x) - 2 * rhs)).sum(0)
 
 
-def _solve_on_free_set(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+def _solve_on_free_set(
+    gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor, pivot_floor: torch.Tensor
+) -> torch.Tensor:
     """Solve ``A_FF x_F = b_F`` with ``x = 0`` off the free set, for every system at once.
 
     Works through the systems in blocks of ``SOLVE_BLOCK`` so the factor stays in cache.
     """
-    if rhs.shape[1] <= SOLVE_BLOCK:
-        return _cholesky_solve_block(gram, rhs, free)
+    blocks = [slice(s, s + SOLVE_BLOCK) for s in range(0, rhs.shape[1], SOLVE_BLOCK)]
     return torch.cat(
-        [
-            _cholesky_solve_block(gram[:, s : s + SOLVE_BLOCK], rhs[:, s : s + SOLVE_BLOCK], free[:, s : s + SOLVE_BLOCK])
-            for s in range(0, rhs.shape[1], SOLVE_BLOCK)
-        ],
-        dim=1,
+        [_cholesky_solve_block(gram[:, b], rhs[:, b], free[:, b], pivot_floor[:, b]) for b in blocks], dim=1
     )
 
 
-def _cholesky_solve_block(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+def _cholesky_solve_block(
+    gram: torch.Tensor, rhs: torch.Tensor, free: torch.Tensor, pivot_floor: torch.Tensor
+) -> torch.Tensor:
     """:func:`_solve_on_free_set` for one block of systems.
 
     A Cholesky factorisation written element by element over the trailing batch axis (k ≈ 10:
@@ -154,16 +161,19 @@ def _cholesky_solve_block(gram: torch.Tensor, rhs: torch.Tensor, free: torch.Ten
     LAPACK call per tiny matrix. Variables off the free set get a zero inverse pivot: their
     column of the factor, their forward value and their solution are then exactly 0 and they
     drop out of the free variables' equations, as if their rows and columns were removed.
-    Pivots are floored at working precision, a minimal ridge for (nearly) collinear templates.
+    A variable whose pivot is below ``pivot_floor`` (a template that is, within the tables'
+    noise, a combination of the free ones before it) is dropped the same way: clamping the
+    pivot instead would give huge opposite coefficients on a numerically indefinite matrix,
+    a χ² below the true minimum and exchanges that cycle forever.
     """
     k = rhs.shape[0]
     f = free.to(gram.dtype)
-    floor = 100 * torch.finfo(gram.dtype).eps
     lower: list[list[torch.Tensor | None]] = [[None] * k for _ in range(k)]
     inverse_pivot: list[torch.Tensor] = []
     for j in range(k):
         pivot = _minus_products(gram[_packed(j, j, k)], lower[j][:j], lower[j][:j])
-        inverse_pivot.append(pivot.clamp_min_(floor).rsqrt_().mul_(f[j]))
+        independent = pivot > pivot_floor[j]
+        inverse_pivot.append(torch.where(independent, pivot, 1.0).rsqrt_().mul_(f[j] * independent))
         for i in range(j + 1, k):
             lower[i][j] = _minus_products(gram[_packed(j, i, k)], lower[i][:j], lower[j][:j]).mul_(inverse_pivot[j])
     forward: list[torch.Tensor] = []
