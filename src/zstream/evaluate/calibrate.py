@@ -71,6 +71,7 @@ def candidate_features() -> tuple[Feature, ...]:
         Feature("log10_relative_z_err", "numeric", "z_err", denominator="z", denominator_offset=1.0,
                 transform="log10", floor=1e-8),
         Feature("spike_score", "numeric", "spike_score", transform="asinh"),
+        Feature("edge_score", "numeric", "edge_score"),
         Feature("log10_blend_score", "numeric", "blend_score", transform="log10", floor=1e-5),
         *(Feature(f"warn_{bit.name.lower()}", "bit", "warnings", value=int(bit))
           for bit in ZWarning if bit.name not in UNUSED_WARNING_BITS),

@@ -25,7 +25,8 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
-LATER_RESULT_COLUMNS = ("spectype", "z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok", "p_blend")
+LATER_RESULT_COLUMNS = ("spectype", "z_alt", "spectype_alt", "chi2_alt", "spike_score", "edge_score",
+                        "p_source", "p_z_ok", "p_blend")
 """Nullable result columns added after the first release (spectral classes, candidates, reliability)."""
 
 

@@ -59,6 +59,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("spectype_alt", pa.string()),
         pa.field("chi2_alt", pa.float64()),
         pa.field("spike_score", pa.float64()),
+        pa.field("edge_score", pa.float64()),
         pa.field("p_source", pa.float64()),
         pa.field("p_z_ok", pa.float64()),
         pa.field("p_blend", pa.float64()),

@@ -19,6 +19,10 @@ from zstream.redshift.observed import PreparedSpectrum
 SPIKE_WIDTH = 2
 """Adjacent pixels a spike may cover (cosmic rays and hot pixels hit one or two)."""
 
+EDGE_FRACTION = 0.1
+"""Share of the used pixels at each end of a spectrum that :func:`edge_score` counts: bad flat-fielding
+distorts the continuum over the outer few per cent at the blue and red ends (Bourahma et al. 2026, Sect. 4.1)."""
+
 
 @dataclass
 class Candidate:
@@ -98,14 +102,35 @@ def best_rival(ranked: list[Candidate], window: float) -> Candidate | None:
 def spike_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
     """Largest share of the fit's χ² gain that ``SPIKE_WIDTH`` adjacent pixels carry.
 
-    The gain of pixel i is ``w_i (f_i² − (f_i − m_i)²)``, what the model explains there. A real
-    source spreads it over a resolved line or a continuum; a cosmic ray fitted by a line template
-    puts nearly all of it in one or two pixels (score near 1). NaN when the model explains nothing.
+    A real source spreads its gain (:func:`fit_gain`) over a resolved line or a continuum; a
+    cosmic ray fitted by a line template puts nearly all of it in one or two pixels (score near 1).
+    NaN when the model explains nothing.
     """
-    weight, flux = spectrum.native_weight, spectrum.native_flux
-    gain = weight * (flux**2 - (flux - model) ** 2)
+    gain = fit_gain(spectrum, model)
     total = float(gain.sum())
     if not total > 0:
         return float("nan")
     windowed = np.convolve(gain, np.ones(SPIKE_WIDTH), mode="valid") if gain.size >= SPIKE_WIDTH else gain
     return float(np.clip(windowed.max() / total, 0.0, 1.0))
+
+
+def edge_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
+    """Share of the fit's χ² gain carried by the outer ``EDGE_FRACTION`` of the used pixels at both ends.
+
+    A source's continuum or lines put about ``2 · EDGE_FRACTION`` of the gain there (a line near an
+    end more); a flat-field distortion, which bends only the blue and red ends, puts nearly all of
+    it there (score near 1). NaN when the model explains nothing.
+    """
+    gain = fit_gain(spectrum, model)
+    total = float(gain.sum())
+    if not total > 0:
+        return float("nan")
+    width = max(1, int(round(EDGE_FRACTION * gain.size)))
+    outer = float(gain[:width].sum() + gain[-width:].sum()) if gain.size > 2 * width else total
+    return float(np.clip(outer / total, 0.0, 1.0))
+
+
+def fit_gain(spectrum: PreparedSpectrum, model: np.ndarray) -> np.ndarray:
+    """χ² the model explains at each used pixel, ``w_i (f_i² − (f_i − m_i)²)``, in wavelength order."""
+    weight, flux = spectrum.native_weight, spectrum.native_flux
+    return weight * (flux**2 - (flux - model) ** 2)

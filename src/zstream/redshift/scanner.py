@@ -28,7 +28,14 @@ import torch
 from zstream.device import resolve_device
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.io.schema import RESULT_SCHEMA
-from zstream.redshift.candidates import Candidate, best_rival, curve_minima, rank_candidates, spike_score
+from zstream.redshift.candidates import (
+    Candidate,
+    best_rival,
+    curve_minima,
+    edge_score,
+    rank_candidates,
+    spike_score,
+)
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
@@ -285,6 +292,7 @@ class Scanner:
                 "spectype_alt": None if rival is None else rival.spectype,
                 "chi2_alt": None if rival is None else rival.refined.fit.chi2,
                 "spike_score": _nullable(spike_score(spectrum, best.refined.fit.model)),
+                "edge_score": _nullable(edge_score(spectrum, best.refined.fit.model)),
             }
             curve = None
             if keep[i]:
