@@ -188,3 +188,27 @@ def test_calibration_figures_of_known_probabilities():
     assert figures["ece"] < 0.02
     assert np.allclose(figures["curve"]["observed"], figures["curve"]["predicted"], atol=0.04)
     assert sum(figures["curve"]["count"]) == 20000
+
+
+def test_values_beyond_the_tuning_range_score_as_its_edge(population):
+    """The quadratic logits are not extrapolated: a feature past its tuning range is clipped to it."""
+    (results, _), model, _ = population
+    spike = next(feature for feature in model.features if feature.name == "spike_score")
+    edge_row, beyond_row = results.slice(0, 1), results.slice(0, 1)
+    column = results.schema.get_field_index("spike_score")
+    edge_row = edge_row.set_column(column, "spike_score", pa.array([np.sinh(spike.high)]))
+    beyond_row = beyond_row.set_column(column, "spike_score", pa.array([np.sinh(spike.high) * 1e6]))
+    at_edge, beyond = model.probabilities(edge_row), model.probabilities(beyond_row)
+    for name in ("p_source", "p_z_ok", "p_blend"):
+        assert beyond[name][0] == pytest.approx(at_edge[name][0], rel=1e-9)
+    assert all(f.low <= f.high for f in model.features if f.kind in ("numeric", "product"))
+
+
+def test_blend_probability_ignores_the_artefact_scores(population):
+    """spike_score and edge_score describe false detections; p_blend, fitted on true sources, leaves them out."""
+    from zstream.evaluate.calibrate import ARTEFACT_FEATURES
+
+    (results, truth), model, _ = population
+    blend_terms = model.targets["p_blend"].coefficients
+    assert not [name for name in blend_terms if any(artefact in name for artefact in ARTEFACT_FEATURES)]
+    assert any("spike_score" in name for name in model.targets["p_source"].coefficients)

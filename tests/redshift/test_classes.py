@@ -117,9 +117,9 @@ def test_edge_score_separates_a_flat_field_distortion_from_a_continuum_and_a_lin
     span = pixel[-1]
     distortion = 20.0 * (np.exp(-pixel / (0.05 * span)) - 0.5 * np.exp(-(span - pixel) / (0.08 * span)))
     continuum = 5.0 + 3.0 * pixel / span
-    line = 30.0 * np.exp(-0.5 * ((pixel - 1200) / 2.5) ** 2)
+    line_near_the_red_end = 30.0 * np.exp(-0.5 * ((pixel - (span - 100)) / 2.5) ** 2)
     ivar = np.ones(pixel.size)
-    prepared = [prepare_spectrum(MUSE_WAVELENGTH, f, ivar, grid) for f in (distortion, continuum, line)]
+    prepared = [prepare_spectrum(MUSE_WAVELENGTH, f, ivar, grid) for f in (distortion, continuum, line_near_the_red_end)]
     distortion_score, continuum_score, line_score = (edge_score(p, p.native_flux) for p in prepared)
     assert distortion_score > 0.9
     assert 0.1 < continuum_score < 0.3 and line_score < 0.05

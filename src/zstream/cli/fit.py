@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-coverage", type=int, default=None,
         help="zero weight and template value on rest-frame pixels seen by fewer training spectra of a class "
-             "(default: a tenth of the class's spectra, at most 50)",
+             "(default: a 25th of the class's spectra, at least its k templates, at most 50)",
     )
     parser.add_argument(
         "--smoothness", type=_parse_smoothness, default=None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from zstream.redshift.fitz import Refined, local_minima, outside_window
 from zstream.redshift.observed import PreparedSpectrum
@@ -22,6 +23,10 @@ SPIKE_WIDTH = 2
 EDGE_FRACTION = 0.1
 """Share of the used pixels at each end of a spectrum that :func:`edge_score` counts: bad flat-fielding
 distorts the continuum over the outer few per cent at the blue and red ends (Bourahma et al. 2026, Sect. 4.1)."""
+
+EDGE_SMOOTHING = 25
+"""Pixels of the running median that :func:`edge_score` takes of the gain: wider than a resolved
+emission line (a few pixels at MUSE's resolution), narrower than a flat-field bend (2–15 % of the range)."""
 
 
 @dataclass
@@ -115,18 +120,24 @@ def spike_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
 
 
 def edge_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
-    """Share of the fit's χ² gain carried by the outer ``EDGE_FRACTION`` of the used pixels at both ends.
+    """Share of the fit's χ² gain carried by broad structure in the outer ``EDGE_FRACTION`` of the used
+    pixels at both ends.
 
-    A source's continuum or lines put about ``2 · EDGE_FRACTION`` of the gain there (a line near an
-    end more); a flat-field distortion, which bends only the blue and red ends, puts nearly all of
-    it there (score near 1). NaN when the model explains nothing.
+    The gain is taken through a running median of ``EDGE_SMOOTHING`` pixels first, so a resolved
+    emission line near an end (Lyα at z ≈ 6.5, [OII] at z ≈ 1.4) counts for nothing, while a broad
+    bend keeps its gain. A continuum source puts about ``2 · EDGE_FRACTION`` of its gain there; a
+    flat-field distortion, which bends only the blue and red ends, nearly all of it (score near 1).
+    NaN when the model explains nothing.
     """
     gain = fit_gain(spectrum, model)
     total = float(gain.sum())
     if not total > 0:
         return float("nan")
     width = max(1, int(round(EDGE_FRACTION * gain.size)))
-    outer = float(gain[:width].sum() + gain[-width:].sum()) if gain.size > 2 * width else total
+    if gain.size <= 2 * width:
+        return 1.0
+    broad = median_filter(gain, size=EDGE_SMOOTHING, mode="nearest")
+    outer = float(broad[:width].sum() + broad[-width:].sum())
     return float(np.clip(outer / total, 0.0, 1.0))
 
 

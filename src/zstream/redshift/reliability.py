@@ -88,6 +88,10 @@ class Feature:
         Standardisation of a ``numeric`` or ``product`` value: ``(x − center) / scale``.
     indicator : bool
         ``numeric``: also a 0/1 design column ``<name>_missing``.
+    low, high : float, optional
+        ``numeric`` and ``product``: the range of the value on the tuning set; values outside it
+        are clipped to it, so the quadratic logits are never extrapolated (a source brighter than
+        any tuning spectrum is scored as the brightest ones were).
     """
 
     name: str
@@ -104,6 +108,8 @@ class Feature:
     center: float = 0.0
     scale: float = 1.0
     indicator: bool = False
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         problem = None
@@ -182,7 +188,8 @@ class Feature:
         if self.kind in ("bit", "category"):
             return raw[:, None]
         missing = np.isnan(raw)
-        value = (np.where(missing, self.fill, raw) - self.center) / self.scale
+        clipped = np.clip(raw, -np.inf if self.low is None else self.low, np.inf if self.high is None else self.high)
+        value = (np.where(missing, self.fill, clipped) - self.center) / self.scale
         return np.column_stack([value, missing.astype(np.float64)]) if self.indicator else value[:, None]
 
 

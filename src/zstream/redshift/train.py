@@ -107,9 +107,9 @@ def spectypes(batch: SpectrumBatch) -> list[str]:
     return names
 
 
-def coverage_floor(n_spectra: int) -> int:
-    """Default ``min_coverage``: a tenth of the class's training spectra, at most ``MAX_MIN_COVERAGE``."""
-    return max(1, min(MAX_MIN_COVERAGE, n_spectra // 10))
+def coverage_floor(n_spectra: int, k: int) -> int:
+    """Default ``min_coverage``: a 25th of the class's training spectra, at least ``k``, at most ``MAX_MIN_COVERAGE``."""
+    return max(1, min(MAX_MIN_COVERAGE, max(k, n_spectra // 25)))
 
 
 def train_basis(
@@ -200,7 +200,7 @@ def train_basis(
             skipped[name] = int(rows.sum())
             continue
         smooth = for_class(smoothness, name, DEFAULT_SMOOTHNESS)
-        floor = coverage_floor(int(rows.sum())) if min_coverage is None else min_coverage
+        floor = coverage_floor(int(rows.sum()), k_class) if min_coverage is None else min_coverage
         templates, fits[name], model[rows] = _fit_class(
             name, X[rows], V[rows], k_class, floor, progress,
             dict(method=method, sequential_iter=sequential_iter, max_iter=max_iter, seed=seed, device=device,

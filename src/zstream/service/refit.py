@@ -173,7 +173,7 @@ def refit_once(serving: Basis, archive: Archive, config: ServiceConfig, device: 
         if mine.sum() < rows.stop - rows.start:
             continue
         # as in training: sparsely covered pixels get no weight, and each template continues its edge there
-        covered = np.count_nonzero(V[mine], axis=0) >= coverage_floor(int(mine.sum()))
+        covered = np.count_nonzero(V[mine], axis=0) >= coverage_floor(int(mine.sum()), rows.stop - rows.start)
         weights = np.where(covered, V[mine], 0.0).astype(np.float32)
         start = nmf.project(X[mine], weights, serving.templates[rows], max_iter=config.refit_max_iter, device=device)
         fitted = nmf.fit(X[mine], weights, rows.stop - rows.start, templates=serving.templates[rows],
