@@ -129,3 +129,14 @@ def test_fit_min_coverage_continues_the_edge_over_sparsely_covered_rest_pixels(t
     blue = learned.templates[:, blue_only]
     np.testing.assert_array_equal(blue, np.repeat(blue[:, :1], blue.shape[1], axis=1))
     assert (learned.templates[:, covered] > 0).any()
+
+
+def test_default_coverage_floor_keeps_what_k_spectra_cover_in_a_rare_class():
+    """A rare class (122 training QSOs, k = 4) keeps rest pixels that only its few low-z members reach
+    (Hα below z ≈ 0.42 in MUSE); a common one still needs 50 spectra, and no floor is below k."""
+    from zstream.redshift.train import MAX_MIN_COVERAGE, coverage_floor
+
+    assert coverage_floor(122, 4) == 4
+    assert coverage_floor(1479, 10) == MAX_MIN_COVERAGE
+    assert coverage_floor(30, 5) == 5
+    assert all(coverage_floor(n, 3) <= coverage_floor(n + 50, 3) for n in range(0, 2000, 50))
