@@ -59,3 +59,17 @@ def test_bright_spectra_recover_their_redshift_and_have_bounded_delta_chi2(scann
         assert row["chi2_min"] <= min(output.curves.column("chi2")[i].as_py()) * (1 + 1e-6)
         if case[4]:
             assert row["z"] == pytest.approx(z_true, abs=2e-4 * (1 + z_true)), case[0]
+
+
+def test_robustness_does_not_depend_on_the_last_bits_of_a_plateau_at_q1():
+    """Trials where no template overlaps share the nuisance-only χ², up to rounding; when that plateau
+    sits at Q1, which of its points enter σ_Q1 must not be decided by their last bits."""
+    from zstream.redshift.fitz import score_curve
+
+    rng = np.random.default_rng(12)
+    plateau = np.full(300, 6311.16)
+    chi2 = np.concatenate([rng.uniform(2800.0, 6300.0, 200), plateau, rng.uniform(6400.0, 9000.0, 700)])
+    exact = score_curve(chi2, 2800.0, 3500.0)
+    jittered = chi2.copy()
+    jittered[200:500] *= 1 + 1e-13 * rng.standard_normal(300)
+    assert score_curve(jittered, 2800.0, 3500.0).robustness == pytest.approx(exact.robustness, rel=1e-9)

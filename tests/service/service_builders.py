@@ -53,7 +53,7 @@ def results_at_truth(batch: SpectrumBatch, *, is_source: list[bool] | None = Non
         "basis_version": ["v-test"] * n, "warnings": warnings if warnings is not None else [0] * n,
         "n_pixels_used": [100] * n,
         "spectype": batch.extra.column("spectype").to_pylist() if labelled else ["GALAXY"] * n,
-        **{name: [None] * n for name in ("z_alt", "spectype_alt", "chi2_alt", "spike_score", "p_source", "p_z_ok",
+        **{name: [None] * n for name in ("z_alt", "spectype_alt", "chi2_alt", "spike_score", "edge_score", "p_source", "p_z_ok",
                                          "p_blend")},
     }, schema=RESULT_SCHEMA)
 
