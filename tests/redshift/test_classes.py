@@ -8,7 +8,7 @@ from synthetic import MUSE_WAVELENGTH, make_basis, make_batch, two_class_basis
 from zstream.errors import UserError
 from zstream.io.records import SpectrumBatch
 from zstream.redshift import ScanConfig, Scanner, train_basis
-from zstream.redshift.candidates import Candidate, edge_score, rank_candidates, spike_score
+from zstream.redshift.candidates import Candidate, edge_score, fit_gain, rank_candidates, spike_score
 from zstream.redshift.fitz import ExactFit, Refined
 from zstream.redshift.classes import DEFAULT_SMOOTHNESS, class_blocks, parse_k, parse_smoothness
 from zstream.redshift.observed import prepare_spectrum
@@ -107,7 +107,7 @@ def test_spike_score_separates_a_cosmic_ray_from_a_resolved_line():
     line = 30.0 * np.exp(-0.5 * ((np.arange(flux.size) - 1200) / 2.5) ** 2)
     ivar = np.ones_like(flux)
     prepared = [prepare_spectrum(MUSE_WAVELENGTH, f, ivar, grid) for f in (ray, line)]
-    ray_score, line_score = (spike_score(p, p.native_flux) for p in prepared)  # a model that explains all of it
+    ray_score, line_score = (spike_score(fit_gain(p, p.native_flux)) for p in prepared)  # a model that explains all of it
     assert ray_score > 0.9 and line_score < 0.5
 
 
@@ -120,10 +120,10 @@ def test_edge_score_separates_a_flat_field_distortion_from_a_continuum_and_a_lin
     line_near_the_red_end = 30.0 * np.exp(-0.5 * ((pixel - (span - 100)) / 2.5) ** 2)
     ivar = np.ones(pixel.size)
     prepared = [prepare_spectrum(MUSE_WAVELENGTH, f, ivar, grid) for f in (distortion, continuum, line_near_the_red_end)]
-    distortion_score, continuum_score, line_score = (edge_score(p, p.native_flux) for p in prepared)
+    distortion_score, continuum_score, line_score = (edge_score(fit_gain(p, p.native_flux)) for p in prepared)
     assert distortion_score > 0.9
     assert 0.1 < continuum_score < 0.3 and line_score < 0.05
-    assert np.isnan(edge_score(prepared[1], np.zeros_like(prepared[1].native_flux)))  # explains nothing
+    assert np.isnan(edge_score(fit_gain(prepared[1], np.zeros_like(prepared[1].native_flux))))  # explains nothing
 
 
 def _scaled_to_energy(basis, coefficients: np.ndarray, z: float, noise: float, energy: float) -> np.ndarray:

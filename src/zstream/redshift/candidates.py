@@ -104,14 +104,13 @@ def best_rival(ranked: list[Candidate], window: float) -> Candidate | None:
     return None
 
 
-def spike_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
-    """Largest share of the fit's χ² gain that ``SPIKE_WIDTH`` adjacent pixels carry.
+def spike_score(gain: np.ndarray) -> float:
+    """Largest share of the fit's χ² gain (:func:`fit_gain`) that ``SPIKE_WIDTH`` adjacent pixels carry.
 
-    A real source spreads its gain (:func:`fit_gain`) over a resolved line or a continuum; a
-    cosmic ray fitted by a line template puts nearly all of it in one or two pixels (score near 1).
-    NaN when the model explains nothing.
+    A real source spreads its gain over a resolved line or a continuum; a cosmic ray fitted by a
+    line template puts nearly all of it in one or two pixels (score near 1). NaN when the model
+    explains nothing.
     """
-    gain = fit_gain(spectrum, model)
     total = float(gain.sum())
     if not total > 0:
         return float("nan")
@@ -119,8 +118,8 @@ def spike_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
     return float(np.clip(windowed.max() / total, 0.0, 1.0))
 
 
-def edge_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
-    """Share of the fit's χ² gain carried by broad structure in the outer ``EDGE_FRACTION`` of the used
+def edge_score(gain: np.ndarray) -> float:
+    """Share of the fit's χ² gain (:func:`fit_gain`) carried by broad structure in the outer ``EDGE_FRACTION`` of the used
     pixels at both ends.
 
     The gain is taken through a running median of ``EDGE_SMOOTHING`` pixels first, so a resolved
@@ -129,7 +128,6 @@ def edge_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
     flat-field distortion, which bends only the blue and red ends, nearly all of it (score near 1).
     NaN when the model explains nothing.
     """
-    gain = fit_gain(spectrum, model)
     total = float(gain.sum())
     if not total > 0:
         return float("nan")
@@ -142,6 +140,7 @@ def edge_score(spectrum: PreparedSpectrum, model: np.ndarray) -> float:
 
 
 def fit_gain(spectrum: PreparedSpectrum, model: np.ndarray) -> np.ndarray:
-    """χ² the model explains at each used pixel, ``w_i (f_i² − (f_i − m_i)²)``, in wavelength order."""
+    """χ² the model explains at each used pixel, ``w_i (f_i² − (f_i − m_i)²)``, in wavelength order
+    (the input of :func:`spike_score` and :func:`edge_score`)."""
     weight, flux = spectrum.native_weight, spectrum.native_flux
     return weight * (flux**2 - (flux - model) ** 2)

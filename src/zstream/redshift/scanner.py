@@ -33,6 +33,7 @@ from zstream.redshift.candidates import (
     best_rival,
     curve_minima,
     edge_score,
+    fit_gain,
     rank_candidates,
     spike_score,
 )
@@ -275,6 +276,7 @@ class Scanner:
             if chi2_blend is not None:
                 score, z_blend = self._blend(blend, spectrum, chi2_blend[i], best, i)
             is_blend = bool(score > config.blend_delta_chi2)
+            gain = fit_gain(spectrum, best.refined.fit.model)
             row = {
                 "z": best.z,
                 "z_err": _nullable(best.refined.z_err),
@@ -291,8 +293,8 @@ class Scanner:
                 "z_alt": None if rival is None else rival.z,
                 "spectype_alt": None if rival is None else rival.spectype,
                 "chi2_alt": None if rival is None else rival.refined.fit.chi2,
-                "spike_score": _nullable(spike_score(spectrum, best.refined.fit.model)),
-                "edge_score": _nullable(edge_score(spectrum, best.refined.fit.model)),
+                "spike_score": _nullable(spike_score(gain)),
+                "edge_score": _nullable(edge_score(gain)),
             }
             curve = None
             if keep[i]:
