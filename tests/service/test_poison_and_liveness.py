@@ -111,6 +111,9 @@ def test_a_scanner_failure_on_one_spectrum_is_isolated_without_a_restart(kafka_b
         send(producer, config.input_topic, messages)
         records = reader.read_until(len(messages), TIMEOUT_S)
         assert thread.is_alive() and replica.readiness()[0]
+        # the results are on the topic before the replica finishes its bookkeeping (metrics, archive,
+        # then batches_done last): wait for that, not for the records, before reading the counters
+        _wait_for(lambda: replica.batches_done >= 1, "the replica to finish the batch's bookkeeping")
         isolated = replica.metrics.value("zstream_isolated_records_total", stage="scan")
         batches = replica.batches_done
 
