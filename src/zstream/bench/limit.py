@@ -12,12 +12,18 @@ reach on the same spectra; far aliases are not counted, since the scan never
 leaves the truth's neighbourhood. Set beside ``bench accuracy`` on the same
 seeds, they separate the loss the templates cause from the loss the data
 impose. ``--accuracy DIR`` reads that run's ``accuracy.json`` and prints ours
-beside them.
+beside them, and scans the same single sources once more with that run's basis
+(``DIR/basis.parquet``), the default scanner and the spectra's own weights, sky
+and mask, but each flux replaced by its noise-free model (``noise-free``): what
+our templates get wrong even where the data hold no noise at all, over the whole
+redshift range. A class that fails there loses to a bias of its templates (a
+redshift they prefer whatever the data), not to their noise.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,8 @@ from numpy.polynomial import legendre
 
 from zstream.bench.accuracy import add_test_seed_arguments, scored_populations
 from zstream.evaluate.metrics import GF_TOLERANCE
+from zstream.io import load_basis
+from zstream.io.records import Basis
 from zstream.sim import SimConfig, simulate, source_models
 from zstream.sim.populations import SourceModel
 
@@ -33,6 +41,9 @@ N_POLYNOMIALS = 4
 """Free-sign Legendre terms of the ``exact+poly`` oracle (orders 0–3)."""
 
 ORACLES = ("exact", "exact+poly")
+
+NOISE_FREE = "noise-free"
+"""Column of our scan of the noise-free models (``--accuracy``)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", type=float, default=0.05,
                         help="trial redshifts within ± window · (1 + z) of the truth (default 0.05)")
     parser.add_argument("--accuracy", type=Path, default=None,
-                        help="a bench accuracy --out directory on the same seeds, to print its GF per class beside")
+                        help="a bench accuracy --out directory on the same seeds: print its GF per class beside, and scan "
+                             "the noise-free models with its basis.parquet")
     parser.add_argument("--out", type=Path, default=Path("limit.json"), help="JSON summary (default limit.json)")
     parser.set_defaults(func=run)
 
@@ -58,15 +70,24 @@ def run(args: argparse.Namespace) -> int:
     populations = scored_populations(args)
     limits = {name: oracle_good_fraction(args.n, seed, config, args.window) for name, (seed, config) in populations.items()}
     ours = orjson.loads((args.accuracy / "accuracy.json").read_bytes())["populations"] if args.accuracy else {}
+    columns = ORACLES
+    if args.accuracy:
+        basis = load_basis(args.accuracy / "basis.parquet")
+        columns = (*ORACLES, NOISE_FREE)
+        for name, (seed, config) in populations.items():
+            for source_class, fraction in noise_free_good_fraction(args.n, seed, config, basis).items():
+                limits[name].setdefault(source_class, {})[NOISE_FREE] = fraction
     args.out.write_bytes(orjson.dumps({"window": args.window, "n": args.n, "seeds": {n: s for n, (s, _) in
                                        populations.items()}, "oracle_good_fraction": limits}, option=orjson.OPT_INDENT_2))
-    print(f"{'class':14s} " + " ".join(f"{population + ': ' + ' '.join(ORACLES):>28s} {'ours':>6s}" for population in limits))
+    width = 8 * len(columns) + 12
+    print(f"{'class':14s} " + " ".join(f"{population + ': ' + ' '.join(columns):>{width}s} {'ours':>6s}"
+                                       for population in limits))
     for name in sorted({c for by_class in limits.values() for c in by_class}):
         cells = []
         for population, by_class in limits.items():
             mine = ours.get(population, {}).get("good_fraction_by_class", {}).get(name)
-            oracles = " ".join(f"{_cell(by_class.get(name, {}).get(oracle)):>6s}" for oracle in ORACLES)
-            cells.append(f"{oracles:>28s} {_cell(mine):>6s}")
+            oracles = " ".join(f"{_cell(by_class.get(name, {}).get(column)):>6s}" for column in columns)
+            cells.append(f"{oracles:>{width}s} {_cell(mine):>6s}")
         print(f"{name:14s} " + " ".join(cells))
     return 0
 
@@ -85,6 +106,28 @@ def oracle_good_fraction(n: int, seed: int, config: SimConfig, window: float) ->
         redshifts = oracle_redshifts(model, batch.wavelength[i], batch.flux[i], batch.ivar[i], window)
         good.setdefault(classes[i], []).append([abs(z - model.z) / (1.0 + model.z) < GF_TOLERANCE for z in redshifts])
     return {name: dict(zip(ORACLES, np.mean(flags, axis=0).tolist())) for name, flags in sorted(good.items())}
+
+
+def noise_free_good_fraction(n: int, seed: int, config: SimConfig, basis: Basis) -> dict[str, float]:
+    """GF per source class of the default scan with ``basis`` over the single sources of
+    ``simulate(n, seed, config)``, each flux replaced by its noise-free model (weights, sky column
+    and masked pixels unchanged), so χ² keeps the units of the real noise."""
+    # imported here: zstream.redshift loads torch, which the oracles do not need
+    from zstream.redshift import ScanConfig, Scanner
+
+    batch, truth = simulate(n, seed, config)
+    models = source_models(n, seed, config)
+    blended = truth.column("is_blend").to_pylist()
+    rows = [i for i, model in enumerate(models) if model is not None and not blended[i]]
+    if not rows:
+        return {}
+    singles = batch.take(rows)
+    noise_free = replace(singles, flux=[models[i].flux.astype(np.float32) for i in rows])
+    found = np.asarray(Scanner(basis, ScanConfig()).scan(noise_free).column("z").to_pylist(), float)
+    truth_z = np.array([models[i].z for i in rows])
+    good = np.abs(found - truth_z) / (1.0 + truth_z) < GF_TOLERANCE
+    classes = np.array(truth.column("source_class").to_pylist(), dtype=object)[rows]
+    return {name: float(good[classes == name].mean()) for name in sorted(set(classes))}
 
 
 def oracle_redshifts(model: SourceModel, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
