@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from zstream.bench.limit import oracle_good_fraction, oracle_redshifts
+from zstream.bench.limit import noise_free_good_fraction, oracle_good_fraction, oracle_redshifts, single_sources
 from zstream.sim import SimConfig, simulate, source_models
 
 QUIET = replace(SimConfig(), sky_residual_rms=0.0, offset_fraction=0.0, flatfield_fraction=0.0,
@@ -45,7 +45,7 @@ def test_oracle_recovers_the_redshift_and_follows_a_moved_source():
 
 
 def test_oracle_good_fraction_per_class():
-    figures = oracle_good_fraction(40, 5, QUIET, 0.05)
+    figures = oracle_good_fraction(single_sources(40, 5, QUIET), 0.05)
     assert set(figures) <= {"starforming", "oii", "lae", "passive", "star", "qso"}
     assert all(set(by_oracle) == {"exact", "exact+poly"} for by_oracle in figures.values())
     assert figures["starforming"]["exact"] == 1.0
@@ -54,7 +54,6 @@ def test_oracle_good_fraction_per_class():
 def test_noise_free_scan_separates_template_bias_from_noise():
     """The ``noise-free`` column scans each source's own model with the spectrum's weights: faint star-forming
     galaxies that the noise hides from a scan are found once the noise is gone."""
-    from zstream.bench.limit import noise_free_good_fraction
     from zstream.redshift import ScanConfig, Scanner, train_basis
 
     only_starforming = {"starforming": 1.0, "oii": 0.0, "lae": 0.0, "passive": 0.0, "star": 0.0, "qso": 0.0}
@@ -66,7 +65,7 @@ def test_noise_free_scan_separates_template_bias_from_noise():
     noisy = np.asarray(Scanner(basis, ScanConfig(), device="cpu").scan(batch).column("z").to_pylist(), float)
     true_z = np.asarray(truth.column("z").to_pylist(), float)
     noisy_good = float(np.mean(np.abs(noisy - true_z) / (1 + true_z) < 0.005))
-    noise_free = noise_free_good_fraction(24, 7, faint, basis)
+    noise_free = noise_free_good_fraction(single_sources(24, 7, faint), basis)
     assert set(noise_free) == {"starforming"}
     # measured: noise-free 0.83 (this small k = 3 basis misses a few), noisy 0.08
     assert noise_free["starforming"] >= 0.75 and noisy_good <= 0.25

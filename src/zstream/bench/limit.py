@@ -23,7 +23,7 @@ redshift they prefer whatever the data), not to their noise.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from numpy.polynomial import legendre
 from zstream.bench.accuracy import add_test_seed_arguments, scored_populations
 from zstream.evaluate.metrics import GF_TOLERANCE
 from zstream.io import load_basis
-from zstream.io.records import Basis
+from zstream.io.records import Basis, SpectrumBatch
 from zstream.sim import SimConfig, simulate, source_models
 from zstream.sim.populations import SourceModel
 
@@ -68,14 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure the oracle GF per class on both populations and print it (beside ours when given)."""
     populations = scored_populations(args)
-    limits = {name: oracle_good_fraction(args.n, seed, config, args.window) for name, (seed, config) in populations.items()}
+    sources = {name: single_sources(args.n, seed, config) for name, (seed, config) in populations.items()}
+    limits = {name: oracle_good_fraction(singles, args.window) for name, singles in sources.items()}
     ours = orjson.loads((args.accuracy / "accuracy.json").read_bytes())["populations"] if args.accuracy else {}
     columns = ORACLES
     if args.accuracy:
         basis = load_basis(args.accuracy / "basis.parquet")
         columns = (*ORACLES, NOISE_FREE)
-        for name, (seed, config) in populations.items():
-            for source_class, fraction in noise_free_good_fraction(args.n, seed, config, basis).items():
+        for name, singles in sources.items():
+            for source_class, fraction in noise_free_good_fraction(singles, basis).items():
                 limits[name].setdefault(source_class, {})[NOISE_FREE] = fraction
     args.out.write_bytes(orjson.dumps({"window": args.window, "n": args.n, "seeds": {n: s for n, (s, _) in
                                        populations.items()}, "oracle_good_fraction": limits}, option=orjson.OPT_INDENT_2))
@@ -92,42 +93,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def oracle_good_fraction(n: int, seed: int, config: SimConfig, window: float) -> dict[str, dict[str, float]]:
-    """GF of each oracle (:data:`ORACLES`, module docstring) per source class, over the single sources of
-    ``simulate(n, seed, config)``."""
-    batch, truth = simulate(n, seed, config)
-    models = source_models(n, seed, config)
-    classes = truth.column("source_class").to_pylist()
-    blended = truth.column("is_blend").to_pylist()
-    good: dict[str, list[list[bool]]] = {}
-    for i, model in enumerate(models):
-        if model is None or blended[i]:
-            continue
-        redshifts = oracle_redshifts(model, batch.wavelength[i], batch.flux[i], batch.ivar[i], window)
-        good.setdefault(classes[i], []).append([abs(z - model.z) / (1.0 + model.z) < GF_TOLERANCE for z in redshifts])
-    return {name: dict(zip(ORACLES, np.mean(flags, axis=0).tolist())) for name, flags in sorted(good.items())}
+@dataclass(frozen=True)
+class SingleSources:
+    """The single (unblended) true sources of one simulated set, with the noise-free model behind each.
+
+    Attributes
+    ----------
+    batch : SpectrumBatch
+        Their simulated spectra, in the set's order.
+    models : list of SourceModel
+        The noise-free source of each row of ``batch``.
+    classes : ndarray (n,) of str
+        Simulated source class of each row.
+    """
+
+    batch: SpectrumBatch
+    models: list[SourceModel]
+    classes: np.ndarray
 
 
-def noise_free_good_fraction(n: int, seed: int, config: SimConfig, basis: Basis) -> dict[str, float]:
-    """GF per source class of the default scan with ``basis`` over the single sources of
-    ``simulate(n, seed, config)``, each flux replaced by its noise-free model (weights, sky column
-    and masked pixels unchanged), so χ² keeps the units of the real noise."""
-    # imported here: zstream.redshift loads torch, which the oracles do not need
-    from zstream.redshift import ScanConfig, Scanner
-
+def single_sources(n: int, seed: int, config: SimConfig) -> SingleSources:
+    """The single sources of ``simulate(n, seed, config)``: what the oracles and the noise-free scan score."""
     batch, truth = simulate(n, seed, config)
     models = source_models(n, seed, config)
     blended = truth.column("is_blend").to_pylist()
     rows = [i for i, model in enumerate(models) if model is not None and not blended[i]]
-    if not rows:
-        return {}
-    singles = batch.take(rows)
-    noise_free = replace(singles, flux=[models[i].flux.astype(np.float32) for i in rows])
-    found = np.asarray(Scanner(basis, ScanConfig()).scan(noise_free).column("z").to_pylist(), float)
-    truth_z = np.array([models[i].z for i in rows])
-    good = np.abs(found - truth_z) / (1.0 + truth_z) < GF_TOLERANCE
     classes = np.array(truth.column("source_class").to_pylist(), dtype=object)[rows]
-    return {name: float(good[classes == name].mean()) for name in sorted(set(classes))}
+    return SingleSources(batch.take(rows), [models[i] for i in rows], classes)
+
+
+def oracle_good_fraction(sources: SingleSources, window: float) -> dict[str, dict[str, float]]:
+    """GF of each oracle (:data:`ORACLES`, module docstring) per source class of ``sources``."""
+    batch, good = sources.batch, {}
+    for i, (model, name) in enumerate(zip(sources.models, sources.classes)):
+        redshifts = oracle_redshifts(model, batch.wavelength[i], batch.flux[i], batch.ivar[i], window)
+        good.setdefault(name, []).append([abs(z - model.z) / (1.0 + model.z) < GF_TOLERANCE for z in redshifts])
+    return {name: dict(zip(ORACLES, np.mean(flags, axis=0).tolist())) for name, flags in sorted(good.items())}
+
+
+def noise_free_good_fraction(sources: SingleSources, basis: Basis) -> dict[str, float]:
+    """GF per source class of the default scan with ``basis`` over ``sources``, each flux replaced by its
+    noise-free model (weights, sky column and masked pixels unchanged), so χ² keeps the units of the
+    real noise."""
+    # imported here: zstream.redshift loads torch, which the oracles do not need
+    from zstream.redshift import ScanConfig, Scanner
+
+    if not sources.models:
+        return {}
+    noise_free = replace(sources.batch, flux=[model.flux.astype(np.float32) for model in sources.models])
+    found = np.asarray(Scanner(basis, ScanConfig()).scan(noise_free).column("z").to_pylist(), float)
+    truth_z = np.array([model.z for model in sources.models])
+    good = np.abs(found - truth_z) / (1.0 + truth_z) < GF_TOLERANCE
+    return {name: float(good[sources.classes == name].mean()) for name in sorted(set(sources.classes))}
 
 
 def oracle_redshifts(model: SourceModel, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
