@@ -9,7 +9,7 @@ from zstream.errors import UserError
 from zstream.io.records import SpectrumBatch
 from zstream.redshift import ScanConfig, Scanner, train_basis
 from zstream.redshift.candidates import Candidate, edge_score, fit_gain, rank_candidates, spike_score
-from zstream.redshift.fitz import ExactFit, Refined, exact_fit, occam_term
+from zstream.redshift.fitz import ExactFit, Refined
 from zstream.redshift.classes import DEFAULT_SMOOTHNESS, class_blocks, parse_k, parse_smoothness
 from zstream.redshift.observed import prepare_spectrum
 from zstream.sim import simulate
@@ -150,9 +150,9 @@ def test_faint_emission_lines_keep_their_galaxy_fit_while_a_faint_star_keeps_its
     assert star["spectype"] == "STAR" and abs(star["z"]) <= 0.002
 
 
-def _candidate(spectype: str, z: float, chi2: float, occam: float = 0.0) -> Candidate:
+def _candidate(spectype: str, z: float, chi2: float) -> Candidate:
     fit = ExactFit(0.0, chi2, np.zeros(1), np.zeros(1))
-    return Candidate(spectype, Refined(0.0, z, 1e-4, fit), False, occam)
+    return Candidate(spectype, Refined(0.0, z, 1e-4, fit), False)
 
 
 def test_ranking_applies_the_class_penalty_only_when_a_candidate_is_detected():
@@ -167,42 +167,3 @@ def test_ranking_applies_the_class_penalty_only_when_a_candidate_is_detected():
     # a clear line: the galaxy's lead exceeds the penalty gap
     strong = rank_candidates([_candidate("STAR", 0.0, energy - 2), _candidate("GALAXY", 4.5, energy - 60)], energy, penalty)
     assert strong[0].spectype == "GALAXY"
-
-
-def test_a_class_pays_the_occam_term_of_its_best_candidate_against_other_classes_only():
-    penalty = {"GALAXY": 33.0, "STAR": 6.0}
-    energy = 4000.0
-    # the galaxy leads by 40 χ², more than the penalty gap of 27, but leans on templates worth 20 more
-    ranked = rank_candidates(
-        [_candidate("GALAXY", 0.7, energy - 540, occam=30.0), _candidate("GALAXY", 0.2, energy - 530, occam=5.0),
-         _candidate("STAR", 0.0, energy - 500, occam=10.0)], energy, penalty)
-    assert [c.spectype for c in ranked] == ["STAR", "GALAXY", "GALAXY"]
-    # within the class the order stays χ²: the better galaxy fit keeps its place whatever its own term
-    assert [c.z for c in ranked[1:]] == [0.7, 0.2]
-    # with equal terms the galaxy's lead over the penalty gap wins again
-    even = rank_candidates([_candidate("GALAXY", 0.7, energy - 540, 10.0), _candidate("STAR", 0.0, energy - 500, 10.0)],
-                           energy, penalty)
-    assert even[0].spectype == "GALAXY"
-
-
-def _fitted_occam(basis, coefficients, flux_unit: float, z: float = 0.3) -> float:
-    """Occam term of the exact fit at the true z of a noisy spectrum made of ``coefficients``, in flux units ``flux_unit``."""
-    batch = make_batch(basis, [z], [coefficients], noise=1e-2, seed=5)
-    prepared = prepare_spectrum(MUSE_WAVELENGTH, batch.flux[0] * flux_unit, batch.ivar[0] / flux_unit**2, basis.grid)
-    templates = np.asarray(basis.templates, dtype=np.float64)
-    fit = exact_fit(templates, prepared, float(basis.grid.shift_of(z)))
-    return occam_term(templates, prepared, fit)
-
-
-def test_occam_term_counts_the_templates_a_fit_leans_on_in_any_units():
-    basis = make_basis()
-    one = _scaled_to_energy(basis, np.r_[1.0, 0, 0, 0, 0, 0], 0.3, 1e-2, 900.0)
-    two = _scaled_to_energy(basis, np.r_[1.0, 0, 1.0, 0, 0, 0], 0.3, 1e-2, 900.0)
-    single, double = _fitted_occam(basis, one, 1.0), _fitted_occam(basis, two, 1.0)
-    # one template at S/N ≈ 30 costs about ln 900; a second strong one adds its own share
-    assert 4.0 < single < 10.0 and double > single + 2.0
-    # physical units (flux ~1e-17, ivar ~1e34) leave it unchanged
-    assert _fitted_occam(basis, one, 1e-17) == pytest.approx(single, rel=1e-6)
-    assert occam_term(np.asarray(basis.templates, np.float64), prepare_spectrum(
-        MUSE_WAVELENGTH, np.zeros(MUSE_WAVELENGTH.size), np.ones(MUSE_WAVELENGTH.size), basis.grid),
-        ExactFit(0.0, 0.0, np.zeros(basis.k), np.zeros(1))) == 0.0

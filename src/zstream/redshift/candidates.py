@@ -2,7 +2,7 @@
 
 As redrock does, each class's χ²(z) curve gives its best few local minima, each
 refined exactly (:func:`zstream.redshift.fitz.refine_minimum`); the lowest χ² over
-all classes, plus a look-elsewhere penalty and an Occam term per class (:func:`rank_candidates`), wins,
+all classes, plus a look-elsewhere penalty per class (:func:`rank_candidates`), wins,
 and the best rival outside its confusion window, whatever its
 class, measures how much better it is (``chi2_alt``, robustness).
 """
@@ -40,14 +40,11 @@ class Candidate:
         Exact sub-pixel fit at the minimum.
     at_edge : bool
         The minimum was the first or last trial redshift of its class.
-    occam : float
-        :func:`~zstream.redshift.fitz.occam_term` of the refined fit (0: not computed).
     """
 
     spectype: str
     refined: Refined
     at_edge: bool
-    occam: float = 0.0
 
     @property
     def z(self) -> float:
@@ -82,7 +79,7 @@ def curve_minima(chi2: np.ndarray, z: np.ndarray, count: int, window: float) -> 
 
 
 def rank_candidates(candidates: list[Candidate], energy: float, penalty: dict[str, float]) -> list[Candidate]:
-    """Candidates of every class, best first: by χ² plus their class's look-elsewhere penalty and Occam term.
+    """Candidates of every class, best first: by χ² plus their class's look-elsewhere penalty.
 
     The penalty (``look_elsewhere`` · ln trial redshifts) keeps a class searched over many
     redshifts from winning on noise it can chase, such as a galaxy fit at a random z taking a
@@ -91,19 +88,11 @@ def rank_candidates(candidates: list[Candidate], energy: float, penalty: dict[st
     noise could give and the penalty would just hand the spectrum to the class with the fewest
     trials, so candidates are ranked by χ² alone (a faint single emission line then keeps its
     galaxy fit instead of becoming a featureless star).
-
-    Between detections each class also pays the Occam term of its best (lowest χ²) candidate,
-    the same for all its candidates, so it weighs classes against each other and leaves the order
-    within a class to χ². Without it the ten-template galaxy class took faint stars at random
-    redshifts, its extra components fitting noise (BENCHMARKS.md, "Ranking across classes").
     """
     detected = any(energy - c.refined.fit.chi2 > penalty[c.spectype] for c in candidates)
     if not detected:
         return sorted(candidates, key=lambda c: c.refined.fit.chi2)
-    occam: dict[str, float] = {}
-    for candidate in sorted(candidates, key=lambda c: c.refined.fit.chi2, reverse=True):
-        occam[candidate.spectype] = candidate.occam  # the lowest χ² of each class is written last
-    return sorted(candidates, key=lambda c: c.refined.fit.chi2 + penalty[c.spectype] + occam[c.spectype])
+    return sorted(candidates, key=lambda c: c.refined.fit.chi2 + penalty[c.spectype])
 
 
 def best_rival(ranked: list[Candidate], window: float) -> Candidate | None:

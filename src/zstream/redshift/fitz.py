@@ -147,37 +147,6 @@ def exact_fit(
     return ExactFit(shift, chi2, coefficients, model)
 
 
-def occam_term(templates: np.ndarray, spectrum: PreparedSpectrum, fit: ExactFit) -> float:
-    """ln det of the Fisher matrix of a fit's active template amplitudes, each amplitude relative to its value.
-
-    The Laplace approximation of a class's evidence with a scale-free prior on each amplitude is
-    −2 ln Z ≈ χ²_min + this term: every template a fit leans on costs about ln (S/N of its
-    amplitude)², so a class with many templates that buys its χ² with several components at a
-    random redshift pays for them against a class that explains the spectrum with few. Eigenvalues
-    below 1 (directions fitted at under 1σ, where the approximation fails) count as 1. Dimensionless:
-    it depends neither on the units of flux and ivar nor on the templates' normalisation.
-
-    Parameters
-    ----------
-    templates : ndarray (k, n_pixels), float64
-        The templates ``fit`` was made with (no ``fixed`` component).
-    spectrum : PreparedSpectrum
-    fit : ExactFit
-
-    Returns
-    -------
-    float, ≥ 0 (0 when no template is active)
-    """
-    active = fit.coefficients > 0
-    if not active.any():
-        return 0.0
-    design = spectrum.project(shifted_templates(templates[active], spectrum.position, fit.shift))
-    relative = design * fit.coefficients[active, None]
-    fisher = (relative * spectrum.native_weight) @ relative.T
-    eigenvalues = np.linalg.eigvalsh(fisher)
-    return float(np.sum(np.log(np.maximum(eigenvalues, 1.0))))
-
-
 def refine_minimum(
     templates: np.ndarray,
     spectrum: PreparedSpectrum,

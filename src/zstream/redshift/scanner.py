@@ -40,7 +40,7 @@ from zstream.redshift.candidates import (
 from zstream.redshift.classes import DEFAULT_CLASS, class_blocks
 from zstream.redshift.config import ScanConfig
 from zstream.redshift.correlate import ShiftCorrelator, shift_range
-from zstream.redshift.fitz import blend_score, occam_term, outside_window, refine_minimum, score_curve
+from zstream.redshift.fitz import blend_score, outside_window, refine_minimum, score_curve
 from zstream.redshift.observed import PreparedSpectrum, group_by_window, prepare_batch
 from zstream.redshift.residual_nuisance import ResidualShapes
 from zstream.redshift.zscan import ShiftTables, solve_at_shifts, solve_blend_at_shifts
@@ -219,19 +219,16 @@ class Scanner:
         reference = tables.reference_norm2.cpu().numpy()
         candidates = [
             [
-                self._candidate(scan, spectrum, int(shift), reference[i], int(index) in (0, n_z - 1))
+                Candidate(
+                    scan.name,
+                    refine_minimum(scan.templates, spectrum, int(shift), scan.shift_bounds, self.basis.grid, reference[i]),
+                    int(index) in (0, n_z - 1),
+                )
                 for index, shift in zip(minima[i], best_shift[i])
             ]
             for i, spectrum in enumerate(spectra)
         ]
         return ClassCurves(scan, tables, chi2, not_converged, candidates)
-
-    def _candidate(
-        self, scan: ClassScan, spectrum: PreparedSpectrum, shift: int, reference: np.ndarray, at_edge: bool
-    ) -> Candidate:
-        """One minimum of a class's curve, refined exactly, with its Occam term."""
-        refined = refine_minimum(scan.templates, spectrum, shift, scan.shift_bounds, self.basis.grid, reference)
-        return Candidate(scan.name, refined, at_edge, occam_term(scan.templates, spectrum, refined.fit))
 
     def _scan_group(
         self, spectra: list[PreparedSpectrum], start: int, length: int, keep: list[bool]
