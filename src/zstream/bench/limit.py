@@ -31,7 +31,7 @@ import orjson
 from numpy.polynomial import legendre
 
 from zstream.bench.accuracy import add_test_seed_arguments, scored_populations
-from zstream.evaluate.metrics import GF_TOLERANCE
+from zstream.evaluate.metrics import GF_TOLERANCE, relative_error
 from zstream.io import load_basis
 from zstream.io.records import Basis, SpectrumBatch
 from zstream.sim import SimConfig, simulate, source_models
@@ -127,7 +127,7 @@ def oracle_good_fraction(sources: SingleSources, window: float) -> dict[str, dic
     batch, good = sources.batch, {}
     for i, (model, name) in enumerate(zip(sources.models, sources.classes)):
         redshifts = oracle_redshifts(model, batch.wavelength[i], batch.flux[i], batch.ivar[i], window)
-        good.setdefault(name, []).append([abs(z - model.z) / (1.0 + model.z) < GF_TOLERANCE for z in redshifts])
+        good.setdefault(name, []).append((relative_error(np.array(redshifts), model.z) < GF_TOLERANCE).tolist())
     return {name: dict(zip(ORACLES, np.mean(flags, axis=0).tolist())) for name, flags in sorted(good.items())}
 
 
@@ -142,8 +142,7 @@ def noise_free_good_fraction(sources: SingleSources, basis: Basis) -> dict[str, 
         return {}
     noise_free = replace(sources.batch, flux=[model.flux.astype(np.float32) for model in sources.models])
     found = np.asarray(Scanner(basis, ScanConfig()).scan(noise_free).column("z").to_pylist(), float)
-    truth_z = np.array([model.z for model in sources.models])
-    good = np.abs(found - truth_z) / (1.0 + truth_z) < GF_TOLERANCE
+    good = relative_error(found, np.array([model.z for model in sources.models])) < GF_TOLERANCE
     return {name: float(good[sources.classes == name].mean()) for name in sorted(set(sources.classes))}
 
 
