@@ -6,6 +6,9 @@ assigned from ``(seed, n)``), so output is reproducible whatever the platform.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
@@ -202,21 +205,61 @@ def source_models(n: int, seed: int, config: SimConfig | None = None) -> list[So
             for index in range(n)]
 
 
+def rest_frame_sources(
+    n: int,
+    seed: int,
+    config: SimConfig | None = None,
+    *,
+    rest_range: tuple[float, float],
+    log_step: float,
+    indices: Iterable[int] | None = None,
+) -> Iterator[tuple[np.ndarray, SourceModel] | None]:
+    """The primary source of each spectrum of ``simulate(n, seed, config)``, redrawn on a wide grid.
+
+    The same random streams as :func:`source_models`, but the population is evaluated on
+    the observed-frame grid ``rest · (1 + z)``, where ``rest`` runs over ``rest_range`` (Å)
+    in steps of ``log_step`` in natural log λ; the model is not scaled to the spectrum's S/N.
+    Yields ``(rest, model)`` for each of ``indices`` (default: every spectrum), ``None`` for
+    a false detection, one at a time since fine wide grids are large. An oracle that moves a
+    source to any trial redshift needs its spectrum beyond the observed range
+    (``zstream bench limit``).
+    """
+    config, _, _, roles = _setting(n, seed, config)
+    rest = np.exp(np.arange(np.log(rest_range[0]), np.log(rest_range[1]), log_step))
+    for index in range(n) if indices is None else indices:
+        rng = np.random.default_rng([seed, index])
+        _, row = _draw_identity(rng, int(roles[index]), config)
+        if not row["is_source"]:
+            yield None
+            continue
+        population = POPULATIONS[row["source_class"]]
+        z = population(copy.deepcopy(rng), rest[[0, -1]], config.lsf_sigma, config.line_ratios).z
+        yield rest, population(rng, rest * (1.0 + z), config.lsf_sigma, config.line_ratios)
+
+
 def _draw_primary(
     rng: np.random.Generator, role: int, config: SimConfig, wave: np.ndarray, sky: SkyModel
 ) -> tuple[float, np.ndarray, dict, SourceModel | None]:
     """Noise depth, noise σ, truth row (class filled in) and primary source (None for a false detection)."""
-    depth = float(10.0 ** rng.uniform(-0.3, 0.3))
+    depth, row = _draw_identity(rng, role, config)
     sigma = sky.noise_sigma(depth)
+    if role == _ROLE_FALSE:
+        return depth, sigma, row, None
+    return depth, sigma, row, _draw_source(rng, row["source_class"], config, wave, sigma)
+
+
+def _draw_identity(rng: np.random.Generator, role: int, config: SimConfig) -> tuple[float, dict]:
+    """Noise depth and truth row with the class filled in: the draws that come before the primary source's."""
+    depth = float(10.0 ** rng.uniform(-0.3, 0.3))
     row = {"z": None, "spectype": None, "is_source": role != _ROLE_FALSE, "is_blend": role == _ROLE_BLEND,
            "z2": None, "line_snr": None, "cont_snr": None, "flux_ratio": None}
     if role == _ROLE_FALSE:
         row["source_class"] = _choose(rng, config.false_weights)
-        return depth, sigma, row, None
+        return depth, row
     allowed = BLEND_CLASSES if role == _ROLE_BLEND else None
     row["source_class"] = _choose(rng, config.class_weights, allowed)
     row["spectype"] = SPECTYPES[row["source_class"]]
-    return depth, sigma, row, _draw_source(rng, row["source_class"], config, wave, sigma)
+    return depth, row
 
 
 def _simulate_one(
