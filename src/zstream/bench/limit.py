@@ -207,9 +207,9 @@ def oracle_redshifts(rest: np.ndarray, shape: np.ndarray, wavelength: np.ndarray
         full = fft.irfft(fft.rfft(binned, size) * np.conj(fft.rfft(template, size)), size)
         return np.take(full, lags, axis=-1, mode="wrap")
 
-    overlap = correlate(weight * data, shape)[0]
+    moved = correlate(np.vstack([weight * data, weight * polynomials]), shape)
+    overlap, cross = moved[0], moved[1:].T
     norm = correlate(weight, shape**2)[0]
-    cross = correlate(weight * polynomials, shape).T
     poly_gram = (polynomials * weight) @ polynomials.T
     poly_rhs = polynomials @ (weight * data)
     gram = np.empty((lags.size, N_POLYNOMIALS + 1, N_POLYNOMIALS + 1))
